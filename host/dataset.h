@@ -1,0 +1,45 @@
+/*
+ * dataset.h - what loading a ratings file produces (the definition of gpuals_data).
+ *
+ * ratings holds the kept interactions as a users x items CSR of summed raw rating values (not
+ * yet confidences); ratings_t is its transpose. users/items map raw ids to rows/columns.
+ * titles[i] is the title of item i, or NULL when no titles file was given or it has none.
+ */
+#ifndef GPUALS_DATASET_H
+#define GPUALS_DATASET_H
+
+#include "csr.h"
+#include "gpuals.h"
+#include "idmap.h"
+
+struct gpuals_data {
+    csr ratings;     /* users x items, summed raw values */
+    csr ratings_t;   /* items x users */
+    idmap *users;
+    idmap *items;
+    char **titles;   /* items entries (each may be NULL), or NULL */
+    gpuals_summary summary;
+    char *ratings_path;
+    char *titles_path;
+};
+
+/* Build a gpuals_data from an in-memory list of (raw user, raw item, value) triplets, as the
+ * readers do after parsing; used by tests and by the CLI's demo user. Takes no ownership. */
+gpuals_status dataset_from_triplets(int64_t n, const char *const *users,
+                                    const char *const *items, const float *values,
+                                    gpuals_data **out);
+
+/* Add a new user with the given raw item ids and values (items must exist) and rebuild both
+ * CSRs; returns the new user's row in *row. */
+gpuals_status dataset_add_user(gpuals_data *d, const char *raw_user, int64_t n,
+                               const int64_t *items, const float *values, int64_t *row);
+
+/* Load titles from path (movies.csv, movies.dat or u.item, detected from the content) and
+ * attach them to d's items. Items without a title keep NULL; a titles file that names none of
+ * d's items is GPUALS_ERR_MISMATCH. */
+gpuals_status dataset_load_titles(gpuals_data *d, const char *path);
+
+/* The confidence CSR for training: same pattern as r, values transformed as p says. */
+gpuals_status dataset_confidence(const csr *r, const gpuals_params *p, csr *out);
+
+#endif /* GPUALS_DATASET_H */

@@ -1,0 +1,35 @@
+/*
+ * model.h - the definition of gpuals_model and the helpers queries share.
+ *
+ * A model owns everything it needs to answer queries without the data it was trained on:
+ * factors, the training matrix as confidences (for filtering liked items, explain and fold-in),
+ * the id maps and titles, the settings and the data summary.
+ */
+#ifndef GPUALS_MODEL_H
+#define GPUALS_MODEL_H
+
+#include "csr.h"
+#include "gpuals.h"
+#include "idmap.h"
+
+struct gpuals_model {
+    gpuals_params params;
+    int factors;
+    int64_t n_users, n_items;
+    float *X;            /* n_users x factors */
+    float *Y;            /* n_items x factors */
+    csr conf;            /* n_users x n_items confidences used in training */
+    idmap *users;
+    idmap *items;
+    char **titles;       /* n_items entries (each may be NULL), or NULL */
+    gpuals_summary summary;
+    double final_loss;   /* NaN when not computed */
+    double train_seconds;
+};
+
+/* An empty model for d's users, items, ids and titles (copied), settings p, and conf (moved
+ * into the model: the caller's struct is zeroed). X and Y are allocated, zero-filled. */
+gpuals_status model_new(const gpuals_data *d, const gpuals_params *p, csr *conf,
+                        gpuals_model **out);
+
+#endif /* GPUALS_MODEL_H */

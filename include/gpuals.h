@@ -1,0 +1,232 @@
+/*
+ * gpuals.h - the public C API of gpu-als.
+ *
+ * gpu-als trains implicit-feedback matrix factorization (Hu, Koren & Volinsky 2008) by
+ * alternating least squares, with conjugate-gradient row solves (Takacs et al. 2011) or exact
+ * Cholesky solves, on the CPU (OpenMP + BLAS) or on an NVIDIA GPU (CUDA), and answers
+ * recommender queries on the trained model.
+ *
+ * Conventions of the whole API:
+ * - Every function that can fail returns a gpuals_status; GPUALS_OK is 0. On failure,
+ *   gpuals_last_error() returns a message for the calling thread that names the file:line,
+ *   argument or row at fault. The library never prints and never exits.
+ * - Handles are opaque. Whoever receives a handle from a *_new / *_load / *_train call owns it
+ *   and releases it with the matching *_free, which accepts NULL.
+ * - Users and items are named by their raw ids as text (as they appear in the input file).
+ *   Dense indices (0 .. n-1, in order of first appearance) are exposed only where noted.
+ * - Factor matrices are row-major float32: rows x factors.
+ * - No CUDA type appears here; the device is chosen with gpuals_device.
+ */
+#ifndef GPUALS_H
+#define GPUALS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GPUALS_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Statuses                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Each status maps to one CLI exit code (see gpuals_status_exit_code and the README table). */
+typedef enum {
+    GPUALS_OK = 0,
+    GPUALS_ERR_USAGE,      /* an invalid argument or option value */
+    GPUALS_ERR_IO,         /* a file is missing, unreadable, a directory, or cannot be written */
+    GPUALS_ERR_PARSE,      /* a malformed input line (the message names file:line) */
+    GPUALS_ERR_EMPTY,      /* no interactions left (empty file, or all filtered out) */
+    GPUALS_ERR_MISMATCH,   /* two inputs disagree (titles vs ratings, model files vs meta) */
+    GPUALS_ERR_NOT_FOUND,  /* an unknown user, item or title */
+    GPUALS_ERR_AMBIGUOUS,  /* a title that matches several items */
+    GPUALS_ERR_NUMERIC,    /* a non-finite value or a singular system during training */
+    GPUALS_ERR_NOMEM,      /* host or device memory exhausted (or too little to start) */
+    GPUALS_ERR_NO_DEVICE,  /* a GPU was asked for and none is usable */
+    GPUALS_ERR_DEVICE,     /* a CUDA, cuBLAS, cuSPARSE or cuSOLVER call failed */
+    GPUALS_ERR_INTERNAL,   /* a broken invariant: a bug in gpu-als */
+} gpuals_status;
+
+/* A short fixed name for a status, e.g. "parse error". Never NULL. */
+const char *gpuals_status_name(gpuals_status s);
+
+/* The message of the last failure on this thread ("" if none). Valid until the next call
+ * into the library from this thread. */
+const char *gpuals_last_error(void);
+
+/* The process exit code the CLI uses for a status (0 for GPUALS_OK). */
+int gpuals_status_exit_code(gpuals_status s);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Settings                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum { GPUALS_DEVICE_AUTO = 0, GPUALS_DEVICE_CPU, GPUALS_DEVICE_GPU } gpuals_device;
+typedef enum { GPUALS_SOLVER_CG = 0, GPUALS_SOLVER_CHOLESKY } gpuals_solver;
+typedef enum { GPUALS_REG_NONE = 0, GPUALS_REG_FREQUENCY } gpuals_reg_scale;
+typedef enum { GPUALS_DTYPE_FLOAT32 = 0, GPUALS_DTYPE_FLOAT64 } gpuals_dtype;
+
+/* Confidence transforms of a (summed) rating r:
+ *   IMPLICIT  c = alpha * r                      (what the `implicit` library does; default)
+ *   HU        c = 1 + alpha * r                  (Hu et al. 2008, Spark)
+ *   LOG       c = 1 + alpha * log(1 + r / eps)   (Hu et al. 2008, section 4) */
+typedef enum {
+    GPUALS_CONF_IMPLICIT = 0,
+    GPUALS_CONF_HU,
+    GPUALS_CONF_LOG
+} gpuals_confidence;
+
+/* Training settings. gpuals_params_default() fills the defaults of the `implicit` library:
+ * 100 factors, reg 0.01, alpha 1, 15 iterations, CG with 3 steps, uniform init in [0, 0.01). */
+typedef struct {
+    int factors;
+    double reg;                  /* lambda */
+    gpuals_reg_scale reg_scale;  /* NONE: lambda; FREQUENCY: lambda * n_u (Spark) */
+    double alpha;
+    gpuals_confidence confidence;
+    double eps;                  /* for GPUALS_CONF_LOG */
+    int iters;
+    gpuals_solver solver;
+    int cg_steps;
+    uint64_t seed;
+    int threads;                 /* 0: all cores */
+    gpuals_dtype dtype;          /* float64 trains in double (the test reference) */
+    int compute_loss;            /* compute the training loss after every iteration */
+    gpuals_device device;
+} gpuals_params;
+
+void gpuals_params_default(gpuals_params *p);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Data                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum {
+    GPUALS_FORMAT_AUTO = 0,
+    GPUALS_FORMAT_DAT,     /* MovieLens user::item::rating::time (ml-1m, ml-10m) */
+    GPUALS_FORMAT_MLCSV,   /* MovieLens CSV with header userId,movieId,rating,timestamp */
+    GPUALS_FORMAT_UDATA,   /* ml-100k u.data: user \t item \t rating \t time */
+    GPUALS_FORMAT_DELIM,   /* user item [value], comma/tab/space, optional header */
+    GPUALS_FORMAT_MM,      /* Matrix Market coordinate (real, integer or pattern) */
+} gpuals_format;
+
+typedef struct {
+    const char *ratings_path;   /* required */
+    const char *titles_path;    /* NULL: no titles (movies.csv, movies.dat or u.item) */
+    gpuals_format format;
+    double min_rating;          /* keep ratings >= min_rating; -inf keeps all */
+    int skip_bad_lines;         /* count and skip malformed lines instead of failing */
+} gpuals_load_options;
+
+void gpuals_load_options_default(gpuals_load_options *o);
+
+/* What reading and building the matrix found. */
+typedef struct {
+    int64_t raw_lines;       /* data lines read (header and blank lines excluded) */
+    int64_t kept_lines;      /* lines kept after the rating filter and zero removal */
+    int64_t bad_lines;       /* malformed lines skipped under skip_bad_lines */
+    int64_t filtered_lines;  /* lines below min_rating */
+    int64_t zero_lines;      /* explicit zero values dropped */
+    int64_t duplicates;      /* lines merged into an earlier (user, item) */
+    int64_t users, items;    /* CSR shape: rows and columns */
+    int64_t stored;          /* CSR stored elements (kept_lines - duplicates) */
+    int64_t first_bad_line;  /* line number of the first skipped line, 0 if none */
+} gpuals_summary;
+
+typedef struct gpuals_data gpuals_data;
+
+gpuals_status gpuals_data_load(const gpuals_load_options *o, gpuals_data **out);
+void gpuals_data_free(gpuals_data *d);
+const gpuals_summary *gpuals_data_summary(const gpuals_data *d);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Models                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct gpuals_model gpuals_model;
+
+/* Called after every iteration; loss is NaN when it was not computed. A non-zero return
+ * stops training early (the model keeps the factors of that iteration). */
+typedef int (*gpuals_iter_fn)(int iteration, double seconds, double loss, void *user);
+
+/* Train on d with p; the model keeps a copy of the training matrix and of the ids/titles. */
+gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_iter_fn cb,
+                           void *cb_user, gpuals_model **out);
+void gpuals_model_free(gpuals_model *m);
+
+/* Write the model directory at path (atomically: a temporary name, renamed when complete)
+ * and read it back, checking sizes and checksums. */
+gpuals_status gpuals_model_save(const gpuals_model *m, const char *path);
+gpuals_status gpuals_model_load(const char *path, gpuals_model **out);
+
+int64_t gpuals_model_users(const gpuals_model *m);
+int64_t gpuals_model_items(const gpuals_model *m);
+int gpuals_model_factors(const gpuals_model *m);
+/* Borrowed pointers to the row-major factor matrices (users x factors, items x factors). */
+const float *gpuals_model_user_factors(const gpuals_model *m);
+const float *gpuals_model_item_factors(const gpuals_model *m);
+
+/* Dense index of a raw user/item id, or -1 when unknown. */
+int64_t gpuals_model_user_index(const gpuals_model *m, const char *raw_id);
+int64_t gpuals_model_item_index(const gpuals_model *m, const char *raw_id);
+/* Raw id and title ("" when none) of a dense index; borrowed strings. */
+const char *gpuals_model_user_id(const gpuals_model *m, int64_t u);
+const char *gpuals_model_item_id(const gpuals_model *m, int64_t i);
+const char *gpuals_model_item_title(const gpuals_model *m, int64_t i);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Queries                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One ranked answer. */
+typedef struct {
+    int64_t index;   /* dense item (or user) index */
+    float score;
+} gpuals_hit;
+
+/* x_u . y_i for raw ids. */
+gpuals_status gpuals_score(const gpuals_model *m, const char *user, const char *item,
+                           float *out);
+
+typedef struct {
+    int filter_liked;              /* default 1: leave out the user's training items */
+    const int64_t *allow;          /* NULL, or only rank these item indices */
+    int64_t n_allow;
+    const int64_t *deny;           /* NULL, or never return these item indices */
+    int64_t n_deny;
+} gpuals_rec_options;
+
+void gpuals_rec_options_default(gpuals_rec_options *o);
+
+/* Top-n items for user index u, best first. *n_out <= n: fewer when fewer candidates remain
+ * (never padded). hits must hold n entries. */
+gpuals_status gpuals_recommend(const gpuals_model *m, int64_t u, int n,
+                               const gpuals_rec_options *o, gpuals_hit *hits, int *n_out);
+
+/* Top-n items by cosine similarity to item i (i itself left out unless include_self). A zero
+ * vector has similarity 0 with everything. */
+gpuals_status gpuals_similar_items(const gpuals_model *m, int64_t i, int n, int include_self,
+                                   gpuals_hit *hits, int *n_out);
+gpuals_status gpuals_similar_users(const gpuals_model *m, int64_t u, int n, int include_self,
+                                   gpuals_hit *hits, int *n_out);
+
+/* Hu et al. section 5: with W_u = Y^T C_u Y + lambda I, the score of item i for user u is
+ * the sum over liked items j of c_uj * y_i^T W_u^-1 y_j. Returns the total, the model's score
+ * x_u . y_i, and the top-n contributions (index = liked item j, score = contribution). */
+gpuals_status gpuals_explain(const gpuals_model *m, int64_t u, int64_t i, int n,
+                             double *total, double *model_score, gpuals_hit *hits, int *n_out);
+
+/* Fold in a new user from liked items (dense indices, with raw rating values, summed and
+ * turned into confidences as in training), solved exactly against the fixed item factors.
+ * factors_out holds gpuals_model_factors(m) floats. */
+gpuals_status gpuals_fold_in(const gpuals_model *m, const int64_t *items, const float *values,
+                             int64_t n, float *factors_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPUALS_H */
