@@ -169,6 +169,16 @@ int gpuals_model_factors(const gpuals_model *m);
 const float *gpuals_model_user_factors(const gpuals_model *m);
 const float *gpuals_model_item_factors(const gpuals_model *m);
 
+/* The training loss after the last iteration (NaN when it was not computed) and the seconds
+ * training took (0 for a loaded model). */
+double gpuals_model_final_loss(const gpuals_model *m);
+double gpuals_model_train_seconds(const gpuals_model *m);
+
+/* Where training ran and why, e.g. "training on GPU 0: NVIDIA H200" or "no usable GPU (no
+ * CUDA driver); training on the CPU"; "" when there is nothing to say (CPU asked for, or a
+ * loaded model). Borrowed string. */
+const char *gpuals_model_device_note(const gpuals_model *m);
+
 /* Dense index of a raw user/item id, or -1 when unknown. */
 int64_t gpuals_model_user_index(const gpuals_model *m, const char *raw_id);
 int64_t gpuals_model_item_index(const gpuals_model *m, const char *raw_id);

@@ -1,10 +1,49 @@
 /*
- * main.c - the gpu-als command line: dispatch to a subcommand.
+ * main.c - the gpu-als command line: pick the subcommand and hand over.
+ *
+ * `gpu-als [OPTIONS]` with no subcommand trains on the data (by default the embedded
+ * ml-latest-small) and prints the walkthrough report; `gpu-als COMMAND [OPTIONS]` runs one
+ * subcommand. Each subcommand has its own --help.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "gpuals.h"
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "train a model and save it as a directory"},
+    {"recommend", cmd_recommend, "top-N items for users, without what they already have"},
+    {"similar", cmd_similar, "items (or users) most like one, by cosine of factors"},
+    {"score", cmd_score, "the model's score x_u.y_i for user-item pairs"},
+    {"explain", cmd_explain, "why a user gets an item: each liked item's contribution"},
+    {"eval", cmd_eval, "held-out evaluation: split, train, ranking metrics"},
+    {"tune", cmd_tune, "grid search over factors, reg, alpha, confidence and iterations"},
+    {"info", cmd_info, "summarise a ratings file: counts, matrix shape, popular titles"},
+};
+
+static void print_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: gpu-als [OPTIONS]            train on the data and print the walkthrough\n"
+            "       gpu-als COMMAND [OPTIONS]    run one command\n"
+            "       gpu-als --version\n\n"
+            "gpu-als trains implicit-feedback matrix factorization (ALS) on interaction logs on\n"
+            "the GPU or the CPU and answers recommender queries. With no --ratings it uses the\n"
+            "embedded MovieLens ml-latest-small data.\n\nCommands:\n");
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        fprintf(f, "  %-10s  %s\n", commands[k].name, commands[k].summary);
+    fprintf(f, "\nRun 'gpu-als COMMAND --help' for a command's options, and 'gpu-als --help'\n"
+               "for the walkthrough's.\n\n");
+}
+
+/* The usage summary for `gpu-als --help`, printed by the walkthrough's own help. */
+void cli_print_main_usage(FILE *f) { print_usage(f); }
 
 int main(int argc, char **argv)
 {
@@ -12,6 +51,14 @@ int main(int argc, char **argv)
         printf("gpu-als %s\n", GPUALS_VERSION);
         return 0;
     }
-    fprintf(stderr, "gpu-als: the command line is being assembled\n");
-    return 2;
+
+    /* A first argument that is not an option names the subcommand. */
+    if (argc > 1 && argv[1][0] != '-') {
+        for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+            if (strcmp(argv[1], commands[k].name) == 0) return commands[k].run(argc - 1, argv + 1);
+        fprintf(stderr, "gpu-als: unknown command '%s'\n", argv[1]);
+        print_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    return cmd_walkthrough(argc, argv);
 }

@@ -1,0 +1,390 @@
+/*
+ * cli.c - the pieces every gpu-als subcommand shares: option parsing into cli_opts, messages
+ * on stderr, loading the data (or the embedded default), per-iteration progress and training.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef GPUALS_DEFAULT_DATA_DIR
+#define GPUALS_DEFAULT_DATA_DIR "data/ml-latest-small"
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Help text                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+const char cli_help_general[] =
+    "General options:\n"
+    "  -h, --help              show this help and exit\n"
+    "  -q, --quiet             print only results and errors\n"
+    "  -v, --verbose           print more detail on stderr\n"
+    "      --json              print results as one JSON document on stdout\n"
+    "      --device D          auto (default: a usable GPU, else the CPU), cpu or gpu\n"
+    "      --threads N         CPU threads (default: all cores)\n";
+
+const char cli_help_data[] =
+    "Data options (default: the embedded MovieLens ml-latest-small):\n"
+    "      --ratings FILE      ratings/interactions: MovieLens ratings.dat/ratings.csv, u.data,\n"
+    "                          delimited 'user item [value]', or Matrix Market\n"
+    "      --movies FILE       titles: movies.csv, movies.dat or u.item\n"
+    "      --format F          auto (default), dat, mlcsv, udata, delim or mm\n"
+    "      --min-rating R      keep ratings >= R\n"
+    "      --skip-bad-lines    count and skip malformed lines instead of stopping\n";
+
+const char cli_help_train[] =
+    "Training options (defaults as the `implicit` library):\n"
+    "      --factors N         latent factors (100)\n"
+    "      --reg L             regularization lambda (0.01)\n"
+    "      --reg-scale S       none (default) or frequency (lambda * interactions, as Spark)\n"
+    "      --alpha A           confidence scale (1)\n"
+    "      --confidence C      implicit: c = alpha*r (default), hu: c = 1 + alpha*r,\n"
+    "                          log: c = 1 + alpha*log(1 + r/eps)\n"
+    "      --eps E             eps of the log confidence (1)\n"
+    "      --iters N           iterations (15)\n"
+    "      --solver S          cg (default) or cholesky\n"
+    "      --cg-steps N        conjugate-gradient steps per row and iteration (3)\n"
+    "      --seed N            seed of the initial factors (0)\n"
+    "      --dtype T           float32 (default) or float64 (CPU only)\n"
+    "      --loss              compute the training loss every iteration\n"
+    "      --history FILE      write iteration,seconds,loss per iteration as CSV (implies --loss)\n";
+
+const char cli_help_model[] =
+    "Model options:\n"
+    "      --model DIR         a model saved by `gpu-als train --out DIR` (default: train one\n"
+    "                          on the data options first)\n";
+
+const char cli_help_exit_codes[] =
+    "Exit codes:\n"
+    "   0  success\n"
+    "   2  usage error: unknown option or invalid value\n"
+    "   3  i/o error: a file is missing, unreadable, a directory or cannot be written\n"
+    "   4  parse error: a malformed input line (file:line in the message)\n"
+    "   5  no data: an empty file, every rating filtered out, or a user with no interactions\n"
+    "   6  inputs disagree: titles vs ratings, or a damaged model directory\n"
+    "   7  not found: unknown user, item or title (closest matches listed)\n"
+    "   8  ambiguous title (candidates listed)\n"
+    "   9  numerical failure: non-finite values or a singular system\n"
+    "  10  out of memory (host or GPU)\n"
+    "  11  no usable GPU for --device gpu\n"
+    "  12  GPU error (CUDA, cuBLAS, cuSPARSE or cuSOLVER)\n"
+    "  70  internal error\n";
+
+/* ------------------------------------------------------------------------------------------ */
+/* Messages                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("gpu-als: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'gpu-als %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_fail(gpuals_status s)
+{
+    const char *msg = gpuals_last_error();
+    if (msg[0] != '\0')
+        fprintf(stderr, "gpu-als: %s\n", msg);
+    else
+        fprintf(stderr, "gpu-als: %s\n", gpuals_status_name(s));
+    return gpuals_status_exit_code(s);
+}
+
+void cli_note(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("gpu-als: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Option values                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+int cli_parse_int(const char *opt, const char *arg, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0')
+        return cli_usage_error(NULL, "--%s expects a whole number, not '%s'", opt, arg);
+    if (v < min || v > max)
+        return cli_usage_error(NULL, "--%s must be between %ld and %ld, not %ld", opt, min, max,
+                               v);
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *opt, const char *arg, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno != 0 || end == arg || *end != '\0' || !isfinite(v))
+        return cli_usage_error(NULL, "--%s expects a finite number, not '%s'", opt, arg);
+    if (v < min || v > max)
+        return cli_usage_error(NULL, "--%s must be between %g and %g, not %g", opt, min, max, v);
+    *out = v;
+    return 0;
+}
+
+/* Index of arg in the NULL-terminated list names, or a usage error naming the choices. */
+static int parse_choice(const char *opt, const char *arg, const char *const *names, int *out)
+{
+    char choices[256] = "";
+    for (int k = 0; names[k] != NULL; k++) {
+        if (strcmp(arg, names[k]) == 0) {
+            *out = k;
+            return 0;
+        }
+        if (k > 0) strncat(choices, ", ", sizeof choices - strlen(choices) - 1);
+        strncat(choices, names[k], sizeof choices - strlen(choices) - 1);
+    }
+    return cli_usage_error(NULL, "--%s must be one of %s, not '%s'", opt, choices, arg);
+}
+
+void cli_opts_init(cli_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    gpuals_load_options_default(&o->load);
+    gpuals_params_default(&o->params);
+    o->verbosity = 1;
+}
+
+int cli_handle_option(cli_opts *o, int opt, const char *arg)
+{
+    static const char *const formats[] = {"auto", "dat", "mlcsv", "udata", "delim", "mm", NULL};
+    static const char *const devices[] = {"auto", "cpu", "gpu", NULL};
+    static const char *const solvers[] = {"cg", "cholesky", NULL};
+    static const char *const scales[] = {"none", "frequency", NULL};
+    static const char *const confidences[] = {"implicit", "hu", "log", NULL};
+    static const char *const dtypes[] = {"float32", "float64", NULL};
+    gpuals_params *p = &o->params;
+    long n;
+    int k, rc = 0;
+
+    switch (opt) {
+    case 'h': return -1;
+    case 'q': o->verbosity = 0; return 0;
+    case 'v': o->verbosity = 2; return 0;
+    case CLI_OPT_JSON: o->json = 1; return 0;
+    case CLI_OPT_DEVICE:
+        if ((rc = parse_choice("device", arg, devices, &k)) == 0) p->device = (gpuals_device)k;
+        return rc;
+    case CLI_OPT_THREADS:
+        if ((rc = cli_parse_int("threads", arg, 0, 4096, &n)) == 0) p->threads = (int)n;
+        return rc;
+
+    case CLI_OPT_RATINGS: o->load.ratings_path = arg; o->have_ratings = 1; return 0;
+    case CLI_OPT_MOVIES: o->load.titles_path = arg; return 0;
+    case CLI_OPT_FORMAT:
+        if ((rc = parse_choice("format", arg, formats, &k)) == 0)
+            o->load.format = (gpuals_format)k;
+        return rc;
+    case CLI_OPT_MIN_RATING:
+        o->have_min_rating = 1;
+        return cli_parse_double("min-rating", arg, -1e30, 1e30, &o->load.min_rating);
+    case CLI_OPT_SKIP_BAD: o->load.skip_bad_lines = 1; return 0;
+
+    case CLI_OPT_FACTORS:
+        if ((rc = cli_parse_int("factors", arg, 1, 4096, &n)) == 0) p->factors = (int)n;
+        return rc;
+    case CLI_OPT_REG: return cli_parse_double("reg", arg, 0, 1e12, &p->reg);
+    case CLI_OPT_REG_SCALE:
+        if ((rc = parse_choice("reg-scale", arg, scales, &k)) == 0)
+            p->reg_scale = (gpuals_reg_scale)k;
+        return rc;
+    case CLI_OPT_ALPHA: return cli_parse_double("alpha", arg, 1e-12, 1e12, &p->alpha);
+    case CLI_OPT_CONFIDENCE:
+        if ((rc = parse_choice("confidence", arg, confidences, &k)) == 0)
+            p->confidence = (gpuals_confidence)k;
+        return rc;
+    case CLI_OPT_EPS: return cli_parse_double("eps", arg, 1e-12, 1e12, &p->eps);
+    case CLI_OPT_ITERS:
+        if ((rc = cli_parse_int("iters", arg, 0, 100000, &n)) == 0) p->iters = (int)n;
+        return rc;
+    case CLI_OPT_SOLVER:
+        if ((rc = parse_choice("solver", arg, solvers, &k)) == 0) p->solver = (gpuals_solver)k;
+        return rc;
+    case CLI_OPT_CG_STEPS:
+        if ((rc = cli_parse_int("cg-steps", arg, 1, 10000, &n)) == 0) p->cg_steps = (int)n;
+        return rc;
+    case CLI_OPT_SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(arg, &end, 10);
+        if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-')
+            return cli_usage_error(NULL, "--seed expects a non-negative whole number, not '%s'",
+                                   arg);
+        p->seed = (uint64_t)v;
+        return 0;
+    }
+    case CLI_OPT_DTYPE:
+        if ((rc = parse_choice("dtype", arg, dtypes, &k)) == 0) p->dtype = (gpuals_dtype)k;
+        return rc;
+    case CLI_OPT_LOSS: p->compute_loss = 1; return 0;
+    case CLI_OPT_HISTORY: o->history_path = arg; p->compute_loss = 1; return 0;
+    case CLI_OPT_MODEL: o->model_path = arg; return 0;
+    default: return 1;
+    }
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const struct option *longopts,
+              cli_opts *o, cli_own_option_fn own, void *ctx, void (*help)(void),
+              int *positional)
+{
+    int c;
+    opterr = 0; /* our own messages, naming the option */
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hqvn:o:", longopts, NULL)) != -1) {
+        if (c == '?') {
+            if (optopt != 0) return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+            return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+        if (c == ':') return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+
+        int rc = cli_handle_option(o, c, optarg);
+        if (rc == 1) rc = own != NULL ? own(c, optarg, ctx) : cli_usage_error(cmd, "bad option");
+        if (rc == -1) {
+            help();
+            return -1;
+        }
+        if (rc != 0) return rc;
+    }
+    if (optind < argc) {
+        if (positional == NULL)
+            return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        *positional = optind;
+    } else if (positional != NULL) {
+        *positional = argc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Data and training                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+gpuals_status cli_load_data(const cli_opts *o, gpuals_data **out)
+{
+    gpuals_load_options load = o->load;
+
+    /* The embedded data: ratings.csv and, unless other titles were named, movies.csv. */
+    if (!o->have_ratings) {
+        load.ratings_path = GPUALS_DEFAULT_DATA_DIR "/ratings.csv";
+        if (load.titles_path == NULL) load.titles_path = GPUALS_DEFAULT_DATA_DIR "/movies.csv";
+    }
+
+    gpuals_status s = gpuals_data_load(&load, out);
+    if (s != GPUALS_OK) return s;
+
+    const gpuals_summary *sum = gpuals_data_summary(*out);
+    if (sum->bad_lines > 0 && o->verbosity > 0)
+        cli_note("skipped %lld malformed line%s in %s (the first at line %lld)",
+                 (long long)sum->bad_lines, sum->bad_lines == 1 ? "" : "s", load.ratings_path,
+                 (long long)sum->first_bad_line);
+    return GPUALS_OK;
+}
+
+int cli_progress_start(cli_progress *pr, const cli_opts *o)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->opts = o;
+    pr->total_iters = o->params.iters;
+    if (o->history_path == NULL) return 0;
+
+    pr->history = fopen(o->history_path, "w");
+    if (pr->history == NULL) {
+        cli_note("cannot write the history file %s: %s", o->history_path, strerror(errno));
+        return gpuals_status_exit_code(GPUALS_ERR_IO);
+    }
+    fputs("iteration,seconds,loss\n", pr->history);
+    return 0;
+}
+
+int cli_progress_iteration(int iteration, double seconds, double loss, void *user)
+{
+    cli_progress *pr = user;
+    double step = seconds - pr->last_seconds;
+    pr->last_seconds = seconds;
+
+    /* The history file gets every iteration, whatever the verbosity. */
+    if (pr->history != NULL) {
+        fprintf(pr->history, "%d,%.6f,", iteration, seconds);
+        if (isfinite(loss)) fprintf(pr->history, "%.9g", loss);
+        fputc('\n', pr->history);
+    }
+    if (pr->opts->verbosity == 0) return 0;
+
+    /* On a terminal one line is redrawn; in a log each iteration gets its own line. */
+    char loss_text[32] = "-";
+    if (isfinite(loss)) snprintf(loss_text, sizeof loss_text, "%.7f", loss);
+    if (isatty(STDERR_FILENO)) {
+        int width = 30, done = pr->total_iters > 0 ? width * iteration / pr->total_iters : width;
+        fprintf(stderr, "\r[%.*s%*s] iter %d/%d  loss %s  %.3f s/iter ", done,
+                "##############################", width - done, "", iteration, pr->total_iters,
+                loss_text, step);
+        if (iteration >= pr->total_iters) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "iter %4d/%d  loss %s  %.3f s\n", iteration, pr->total_iters, loss_text,
+                step);
+    }
+    return 0;
+}
+
+int cli_progress_finish(cli_progress *pr)
+{
+    if (pr->history == NULL) return 0;
+    int bad = ferror(pr->history);
+    if (fclose(pr->history) != 0 || bad) {
+        cli_note("cannot write the history file %s", pr->opts->history_path);
+        return gpuals_status_exit_code(GPUALS_ERR_IO);
+    }
+    pr->history = NULL;
+    return 0;
+}
+
+gpuals_status cli_train(const cli_opts *o, const gpuals_data *d, gpuals_model **out)
+{
+    cli_progress pr;
+    int rc = cli_progress_start(&pr, o);
+    if (rc != 0) return gpuals_fail(GPUALS_ERR_IO, "cannot write %s", o->history_path);
+
+    gpuals_status s = gpuals_train(d, &o->params, cli_progress_iteration, &pr, out);
+    if (pr.total_iters > 0 && isatty(STDERR_FILENO) && o->verbosity > 0 && s != GPUALS_OK)
+        fputc('\n', stderr);
+    if (s == GPUALS_OK && o->verbosity > 0) {
+        const char *note = gpuals_model_device_note(*out);
+        if (note[0] != '\0') cli_note("%s", note);
+    }
+    if (cli_progress_finish(&pr) != 0 && s == GPUALS_OK) {
+        gpuals_model_free(*out);
+        *out = NULL;
+        return gpuals_fail(GPUALS_ERR_IO, "cannot write %s", o->history_path);
+    }
+    return s;
+}
+
+gpuals_status cli_model(const cli_opts *o, gpuals_model **out)
+{
+    if (o->model_path != NULL) return gpuals_model_load(o->model_path, out);
+
+    gpuals_data *d = NULL;
+    gpuals_status s = cli_load_data(o, &d);
+    if (s == GPUALS_OK) s = cli_train(o, d, out);
+    gpuals_data_free(d);
+    return s;
+}

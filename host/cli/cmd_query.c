@@ -1,0 +1,746 @@
+/*
+ * cmd_query.c - the query commands: recommend, similar, score and explain.
+ *
+ * Each works on a saved model (--model DIR) or, without one, trains a model on the data options
+ * first. Users and items are named by raw id; items also by title (exact, then ignoring case,
+ * then substring). Results go to stdout (or --out FILE, written under a temporary name and
+ * renamed when complete) as TSV with a header line, or with --json as one JSON document.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "csr.h"
+#include "lookup.h"
+#include "model.h"
+#include "query.h"
+#include "report.h"
+
+enum {
+    OPT_N = 'n',
+    OPT_OUT = 'o',
+    OPT_USER = CLI_OPT_LOCAL,
+    OPT_USERS_FILE,
+    OPT_ALL_USERS,
+    OPT_LIKE,
+    OPT_INCLUDE_LIKED,
+    OPT_ALLOW,
+    OPT_DENY,
+    OPT_INCLUDE_SELF,
+    OPT_PAIRS,
+};
+
+#define MAX_LIKES 256
+
+/* Everything the query commands' own options set. */
+typedef struct {
+    const char *cmd;
+    long n;
+    const char *user;
+    const char *users_file;
+    int all_users;
+    const char *likes[MAX_LIKES];
+    int n_likes;
+    int include_liked;
+    const char *allow_file;
+    const char *deny_file;
+    const char *out_path;
+    int include_self;
+    const char *pairs_file;
+} query_args;
+
+static int own_option(int opt, const char *arg, void *ctx)
+{
+    query_args *a = ctx;
+    switch (opt) {
+    case OPT_N: return cli_parse_int("n", arg, 1, 1000000, &a->n);
+    case OPT_USER: a->user = arg; return 0;
+    case OPT_USERS_FILE: a->users_file = arg; return 0;
+    case OPT_ALL_USERS: a->all_users = 1; return 0;
+    case OPT_LIKE:
+        if (a->n_likes == MAX_LIKES)
+            return cli_usage_error(a->cmd, "at most %d --like options", MAX_LIKES);
+        a->likes[a->n_likes++] = arg;
+        return 0;
+    case OPT_INCLUDE_LIKED: a->include_liked = 1; return 0;
+    case OPT_ALLOW: a->allow_file = arg; return 0;
+    case OPT_DENY: a->deny_file = arg; return 0;
+    case OPT_OUT: a->out_path = arg; return 0;
+    case OPT_INCLUDE_SELF: a->include_self = 1; return 0;
+    case OPT_PAIRS: a->pairs_file = arg; return 0;
+    default: return cli_usage_error(a->cmd, "unknown option");
+    }
+}
+
+#define QUERY_OPTIONS                                                                         \
+    CLI_OPTIONS_GENERAL, CLI_OPTIONS_DATA, CLI_OPTIONS_TRAIN, CLI_OPTIONS_MODEL,              \
+        {"n", required_argument, NULL, OPT_N}, {"out", required_argument, NULL, OPT_OUT}
+
+static const char help_query_common[] =
+    "  -n, --n N               how many results (default 10)\n"
+    "  -o, --out FILE          write the results to FILE instead of stdout\n";
+
+static void print_help_tail(void)
+{
+    printf("%s\n%s\n%s\n%s\n%s", cli_help_model, cli_help_data, cli_help_train,
+           cli_help_general, cli_help_exit_codes);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Output                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Where results go: stdout, or a temporary file renamed to --out when complete. */
+typedef struct {
+    FILE *f;
+    const char *path;
+    char tmp[4096];
+} output;
+
+static int output_open(output *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    o->f = stdout;
+    if (path == NULL) return 0;
+    o->path = path;
+    snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%ld", path, (long)getpid());
+    o->f = fopen(o->tmp, "w");
+    if (o->f == NULL) {
+        cli_note("cannot write %s: %s", o->tmp, strerror(errno));
+        return gpuals_status_exit_code(GPUALS_ERR_IO);
+    }
+    return 0;
+}
+
+/* Finish the output; on failure (or when ok is 0) remove the temporary file. */
+static int output_close(output *o, int ok)
+{
+    if (o->path == NULL) return fflush(stdout) == 0 ? 0 : gpuals_status_exit_code(GPUALS_ERR_IO);
+    int bad = ferror(o->f);
+    bad |= fclose(o->f) != 0;
+    if (ok && !bad && rename(o->tmp, o->path) == 0) return 0;
+    remove(o->tmp);
+    if (!ok) return 0;
+    cli_note("cannot write %s: %s", o->path, strerror(errno));
+    return gpuals_status_exit_code(GPUALS_ERR_IO);
+}
+
+/* A title as one TSV field: tabs and newlines become spaces. */
+static void put_field(FILE *f, const char *s)
+{
+    for (; s != NULL && *s; s++) fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+}
+
+static json_t *json_title(const gpuals_model *m, int64_t i)
+{
+    const char *t = gpuals_model_item_title(m, i);
+    return t[0] ? json_string(t) : json_null();
+}
+
+/* Write a document and release it; the exit code. */
+static int emit_json(output *out, json_t *doc)
+{
+    int bad = json_dumpf(doc, out->f, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) != 0;
+    bad |= fputc('\n', out->f) == EOF;
+    json_decref(doc);
+    return bad ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shared steps                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Read a list of item ids or titles, one per line (blank lines and '#' comments skipped). */
+static gpuals_status read_item_list(const gpuals_model *m, const char *path, int64_t **items,
+                                    int64_t *n)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
+
+    char *line = NULL;
+    size_t cap = 0, have = 0;
+    ssize_t len;
+    long lineno = 0;
+    gpuals_status s = GPUALS_OK;
+    *items = NULL;
+    *n = 0;
+    while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (len == 0 || line[0] == '#') continue;
+        if ((size_t)*n == have) {
+            have = have ? 2 * have : 64;
+            int64_t *grown = realloc(*items, have * sizeof **items);
+            if (grown == NULL) {
+                s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            *items = grown;
+        }
+        s = lookup_item(m, line, &(*items)[*n]);
+        if (s != GPUALS_OK) s = gpuals_fail_context(s, "%s:%ld", path, lineno);
+        else (*n)++;
+    }
+    free(line);
+    fclose(f);
+    if (s != GPUALS_OK) {
+        free(*items);
+        *items = NULL;
+    }
+    return s;
+}
+
+/* The liked items of a new user given as ids or titles, as a 1 x n_items CSR of confidences
+ * (each item rated 5, as the walkthrough does) and the folded-in factors. */
+static gpuals_status fold_in_likes(const gpuals_model *m, const char *const *likes, int n_likes,
+                                   float *x, csr *liked)
+{
+    int64_t items[MAX_LIKES];
+    float values[MAX_LIKES];
+    int32_t rows[MAX_LIKES], cols[MAX_LIKES];
+    float conf[MAX_LIKES];
+    gpuals_params p = m->params;
+
+    for (int k = 0; k < n_likes; k++) {
+        GPUALS_TRY(lookup_item(m, likes[k], &items[k]));
+        values[k] = 5.0f;
+    }
+    GPUALS_TRY(gpuals_fold_in(m, items, values, n_likes, x));
+
+    /* The confidences of the liked items, for filtering and explain. */
+    for (int k = 0; k < n_likes; k++) {
+        rows[k] = 0;
+        cols[k] = (int32_t)items[k];
+        conf[k] = values[k];
+    }
+    csr ratings;
+    GPUALS_TRY(csr_from_triplets(1, m->n_items, n_likes, rows, cols, conf, &ratings, NULL));
+    gpuals_status s = dataset_confidence(&ratings, &p, liked);
+    csr_free(&ratings);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* recommend                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+static void help_recommend(void)
+{
+    printf("Usage: gpu-als recommend (--user ID | --users FILE | --all-users | --like ITEM...)\n"
+           "                         [OPTIONS]\n\n"
+           "Top-N items for users, best first, leaving out the items each user already has.\n"
+           "Never returns a filtered item; when fewer candidates remain it returns fewer and\n"
+           "says so on stderr. Output: TSV user, rank, item, score, title (or --json).\n\n"
+           "      --user ID           one user (by raw id)\n"
+           "      --users FILE        the users listed in FILE, one raw id per line\n"
+           "      --all-users         every user of the model\n"
+           "      --like ITEM         a new user who likes ITEM (raw id or title; repeat it),\n"
+           "                          folded in against the item factors without retraining\n"
+           "      --include-liked     do not leave out the user's own items\n"
+           "      --allow FILE        rank only the items listed in FILE (ids or titles)\n"
+           "      --deny FILE         never return the items listed in FILE\n%s\n",
+           help_query_common);
+    print_help_tail();
+}
+
+/* The users a recommend run asks about (dense indices). */
+static gpuals_status recommend_users(const gpuals_model *m, const query_args *a, int64_t **users,
+                                     int64_t *n)
+{
+    if (a->all_users) {
+        *users = malloc((size_t)(m->n_users ? m->n_users : 1) * sizeof **users);
+        if (*users == NULL) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
+        for (int64_t u = 0; u < m->n_users; u++) (*users)[u] = u;
+        *n = m->n_users;
+        return GPUALS_OK;
+    }
+    if (a->user != NULL) {
+        *users = malloc(sizeof **users);
+        if (*users == NULL) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
+        *n = 1;
+        gpuals_status s = lookup_user(m, a->user, *users);
+        if (s != GPUALS_OK) {
+            free(*users);
+            *users = NULL;
+        }
+        return s;
+    }
+
+    /* --users FILE: one raw id per line. */
+    FILE *f = fopen(a->users_file, "r");
+    if (f == NULL) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", a->users_file, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0, have = 0;
+    ssize_t len;
+    long lineno = 0;
+    gpuals_status s = GPUALS_OK;
+    *users = NULL;
+    *n = 0;
+    while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (len == 0 || line[0] == '#') continue;
+        if ((size_t)*n == have) {
+            have = have ? 2 * have : 256;
+            int64_t *grown = realloc(*users, have * sizeof **users);
+            if (grown == NULL) {
+                s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", a->users_file);
+                break;
+            }
+            *users = grown;
+        }
+        s = lookup_user(m, line, &(*users)[*n]);
+        if (s != GPUALS_OK) s = gpuals_fail_context(s, "%s:%ld", a->users_file, lineno);
+        else (*n)++;
+    }
+    free(line);
+    fclose(f);
+    if (s == GPUALS_OK && *n == 0)
+        s = gpuals_fail(GPUALS_ERR_EMPTY, "%s: no user ids in the file", a->users_file);
+    if (s != GPUALS_OK) {
+        free(*users);
+        *users = NULL;
+    }
+    return s;
+}
+
+/* Write one user's ranked items. */
+static void write_ranked(output *out, json_t *arr, const gpuals_model *m, const char *user,
+                         const gpuals_hit *hits, int k, int requested)
+{
+    if (arr != NULL) {
+        json_t *row = json_object(), *items = json_array();
+        json_object_set_new(row, "user", json_string(user));
+        json_object_set_new(row, "requested", json_integer(requested));
+        json_object_set_new(row, "returned", json_integer(k));
+        for (int r = 0; r < k; r++) {
+            json_t *it = json_object();
+            json_object_set_new(it, "rank", json_integer(r + 1));
+            json_object_set_new(it, "item", json_string(gpuals_model_item_id(m, hits[r].index)));
+            json_object_set_new(it, "title", json_title(m, hits[r].index));
+            json_object_set_new(it, "score", json_real(hits[r].score));
+            json_array_append_new(items, it);
+        }
+        json_object_set_new(row, "items", items);
+        json_array_append_new(arr, row);
+        return;
+    }
+    for (int r = 0; r < k; r++) {
+        fprintf(out->f, "%s\t%d\t%s\t%.6f\t", user, r + 1,
+                gpuals_model_item_id(m, hits[r].index), hits[r].score);
+        put_field(out->f, gpuals_model_item_title(m, hits[r].index));
+        fputc('\n', out->f);
+    }
+}
+
+static int run_recommend(const gpuals_model *m, const query_args *a, const cli_opts *o)
+{
+    int n = (int)a->n;
+    gpuals_rec_options ro;
+    gpuals_rec_options_default(&ro);
+    ro.filter_liked = !a->include_liked;
+    int64_t *allow = NULL, *deny = NULL, *users = NULL, n_users = 0;
+    gpuals_hit *hits = malloc((size_t)n * sizeof *hits);
+    gpuals_status s = hits ? GPUALS_OK : gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
+    int rc = 0;
+
+    /* Allow and deny lists. */
+    if (s == GPUALS_OK && a->allow_file != NULL)
+        s = read_item_list(m, a->allow_file, &allow, &ro.n_allow);
+    if (s == GPUALS_OK && a->deny_file != NULL)
+        s = read_item_list(m, a->deny_file, &deny, &ro.n_deny);
+    ro.allow = allow;
+    ro.deny = deny;
+
+    output out;
+    json_t *arr = o->json ? json_array() : NULL;
+    if (s == GPUALS_OK) rc = output_open(&out, a->out_path);
+    if (s != GPUALS_OK || rc != 0) goto done;
+    if (arr == NULL) fprintf(out.f, "user\trank\titem\tscore\ttitle\n");
+
+    /* A new user from --like: fold in, then rank. */
+    if (a->n_likes > 0) {
+        float *x = malloc((size_t)m->factors * sizeof *x);
+        csr liked = {0};
+        s = x ? fold_in_likes(m, a->likes, a->n_likes, x, &liked)
+              : gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
+        int k = 0;
+        if (s == GPUALS_OK)
+            s = query_recommend_vector(m, x, ro.filter_liked ? &liked : NULL, n, &ro, hits, &k);
+        if (s == GPUALS_OK) {
+            if (k < n && o->verbosity > 0)
+                cli_note("the new user: only %d candidate%s remain; returning %d of %d", k,
+                         k == 1 ? "" : "s", k, n);
+            write_ranked(&out, arr, m, "(new user)", hits, k, n);
+        }
+        csr_free(&liked);
+        free(x);
+    } else {
+        /* Known users, one by one; users without interactions are reported, not ranked. */
+        s = recommend_users(m, a, &users, &n_users);
+        int64_t empty = 0, short_lists = 0;
+        for (int64_t q = 0; s == GPUALS_OK && q < n_users; q++) {
+            int k = 0;
+            s = gpuals_recommend(m, users[q], n, &ro, hits, &k);
+            if (s == GPUALS_ERR_EMPTY && n_users > 1) {
+                empty++;
+                s = GPUALS_OK;
+                continue;
+            }
+            if (s != GPUALS_OK) break;
+            if (k < n) {
+                short_lists++;
+                if (n_users == 1 && o->verbosity > 0)
+                    cli_note("user %s: only %d candidate%s remain; returning %d of %d",
+                             gpuals_model_user_id(m, users[q]), k, k == 1 ? "" : "s", k, n);
+            }
+            write_ranked(&out, arr, m, gpuals_model_user_id(m, users[q]), hits, k, n);
+        }
+        if (s == GPUALS_OK && o->verbosity > 0 && empty > 0)
+            cli_note("%lld user%s with no interactions left out", (long long)empty,
+                     empty == 1 ? "" : "s");
+        if (s == GPUALS_OK && o->verbosity > 0 && n_users > 1 && short_lists > 0)
+            cli_note("%lld user%s had fewer than %d candidates and got shorter lists",
+                     (long long)short_lists, short_lists == 1 ? "" : "s", n);
+    }
+    if (s == GPUALS_OK && arr != NULL) {
+        rc = emit_json(&out, arr);
+        arr = NULL;
+    }
+    int close_rc = output_close(&out, s == GPUALS_OK && rc == 0);
+    if (rc == 0) rc = close_rc;
+
+done:
+    json_decref(arr);
+    free(allow);
+    free(deny);
+    free(users);
+    free(hits);
+    if (s != GPUALS_OK) return cli_fail(s);
+    return rc;
+}
+
+int cmd_recommend(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        QUERY_OPTIONS,
+        {"user", required_argument, NULL, OPT_USER},
+        {"users", required_argument, NULL, OPT_USERS_FILE},
+        {"all-users", no_argument, NULL, OPT_ALL_USERS},
+        {"like", required_argument, NULL, OPT_LIKE},
+        {"include-liked", no_argument, NULL, OPT_INCLUDE_LIKED},
+        {"allow", required_argument, NULL, OPT_ALLOW},
+        {"deny", required_argument, NULL, OPT_DENY},
+        {0}};
+    cli_opts o;
+    query_args a = {.cmd = "recommend", .n = 10};
+    cli_opts_init(&o);
+    int rc = cli_parse("recommend", argc, argv, longopts, &o, own_option, &a, help_recommend,
+                       NULL);
+    if (rc != 0) return rc < 0 ? 0 : rc;
+    int modes = (a.user != NULL) + (a.users_file != NULL) + a.all_users + (a.n_likes > 0);
+    if (modes != 1)
+        return cli_usage_error("recommend", "give exactly one of --user, --users, --all-users "
+                                            "or --like");
+    if (a.allow_file != NULL && a.deny_file != NULL)
+        return cli_usage_error("recommend", "--allow and --deny cannot be combined");
+
+    gpuals_model *m = NULL;
+    gpuals_status s = cli_model(&o, &m);
+    if (s != GPUALS_OK) return cli_fail(s);
+    rc = run_recommend(m, &a, &o);
+    gpuals_model_free(m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* similar                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+static void help_similar(void)
+{
+    printf("Usage: gpu-als similar ITEM [OPTIONS]\n"
+           "       gpu-als similar --user ID [OPTIONS]\n\n"
+           "The items most like ITEM (a raw id or a title), or the users most like user ID, by\n"
+           "cosine similarity of their factors. The query itself is left out unless\n"
+           "--include-self. An item without interactions has similarity 0 with everything.\n"
+           "Output: TSV rank, item (or user), similarity, title (or --json).\n\n"
+           "      --user ID           similar users instead of items\n"
+           "      --include-self      keep the query in the results\n%s\n",
+           help_query_common);
+    print_help_tail();
+}
+
+int cmd_similar(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        QUERY_OPTIONS,
+        {"user", required_argument, NULL, OPT_USER},
+        {"include-self", no_argument, NULL, OPT_INCLUDE_SELF},
+        {0}};
+    cli_opts o;
+    query_args a = {.cmd = "similar", .n = 10};
+    cli_opts_init(&o);
+    int first = 0;
+    int rc = cli_parse("similar", argc, argv, longopts, &o, own_option, &a, help_similar, &first);
+    if (rc != 0) return rc < 0 ? 0 : rc;
+    int n_pos = argc - first;
+    if ((a.user != NULL) == (n_pos == 1) || n_pos > 1)
+        return cli_usage_error("similar", "give one ITEM (id or title) or --user ID");
+
+    gpuals_model *m = NULL;
+    gpuals_status s = cli_model(&o, &m);
+    if (s != GPUALS_OK) return cli_fail(s);
+
+    /* The query and its neighbours. */
+    int64_t q = -1;
+    int k = 0, n = (int)a.n;
+    gpuals_hit *hits = malloc((size_t)n * sizeof *hits);
+    if (hits == NULL) s = gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
+    else if (a.user != NULL) s = lookup_user(m, a.user, &q);
+    else s = lookup_item(m, argv[first], &q);
+    if (s == GPUALS_OK)
+        s = a.user ? gpuals_similar_users(m, q, n, a.include_self, hits, &k)
+                   : gpuals_similar_items(m, q, n, a.include_self, hits, &k);
+
+    /* Output. */
+    output out;
+    if (s == GPUALS_OK) rc = output_open(&out, a.out_path);
+    if (s == GPUALS_OK && rc == 0) {
+        if (k < n && o.verbosity > 0)
+            cli_note("only %d candidate%s; returning %d of %d", k, k == 1 ? "" : "s", k, n);
+        const char *side = a.user ? "user" : "item";
+        if (o.json) {
+            json_t *doc = json_object(), *arr = json_array();
+            json_object_set_new(doc, side, json_string(a.user ? gpuals_model_user_id(m, q)
+                                                              : gpuals_model_item_id(m, q)));
+            if (!a.user) json_object_set_new(doc, "title", json_title(m, q));
+            for (int r = 0; r < k; r++) {
+                json_t *it = json_object();
+                json_object_set_new(it, "rank", json_integer(r + 1));
+                json_object_set_new(it, side,
+                                    json_string(a.user ? gpuals_model_user_id(m, hits[r].index)
+                                                       : gpuals_model_item_id(m, hits[r].index)));
+                if (!a.user) json_object_set_new(it, "title", json_title(m, hits[r].index));
+                json_object_set_new(it, "similarity", json_real(hits[r].score));
+                json_array_append_new(arr, it);
+            }
+            json_object_set_new(doc, "similar", arr);
+            rc = emit_json(&out, doc);
+        } else {
+            fprintf(out.f, "rank\t%s\tsimilarity%s\n", side, a.user ? "" : "\ttitle");
+            for (int r = 0; r < k; r++) {
+                fprintf(out.f, "%d\t%s\t%.6f", r + 1,
+                        a.user ? gpuals_model_user_id(m, hits[r].index)
+                               : gpuals_model_item_id(m, hits[r].index),
+                        hits[r].score);
+                if (!a.user) {
+                    fputc('\t', out.f);
+                    put_field(out.f, gpuals_model_item_title(m, hits[r].index));
+                }
+                fputc('\n', out.f);
+            }
+        }
+        int close_rc = output_close(&out, rc == 0);
+        if (rc == 0) rc = close_rc;
+    }
+    free(hits);
+    gpuals_model_free(m);
+    return s != GPUALS_OK ? cli_fail(s) : rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* score                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static void help_score(void)
+{
+    printf("Usage: gpu-als score USER ITEM [USER ITEM ...] [OPTIONS]\n"
+           "       gpu-als score --pairs FILE [OPTIONS]\n\n"
+           "The model's score x_u . y_i of each user-item pair (users by raw id, items by raw\n"
+           "id or title). Output: TSV user, item, score, title (or --json).\n\n"
+           "      --pairs FILE        pairs from FILE, one 'user<TAB>item' per line\n"
+           "  -o, --out FILE          write the results to FILE instead of stdout\n\n");
+    print_help_tail();
+}
+
+/* Score one pair and write it. */
+static gpuals_status score_pair(const gpuals_model *m, const char *user, const char *item,
+                                output *out, json_t *arr)
+{
+    int64_t u, i;
+    GPUALS_TRY(lookup_user(m, user, &u));
+    GPUALS_TRY(lookup_item(m, item, &i));
+    float v;
+    GPUALS_TRY(gpuals_score(m, gpuals_model_user_id(m, u), gpuals_model_item_id(m, i), &v));
+    if (arr != NULL) {
+        json_t *row = json_object();
+        json_object_set_new(row, "user", json_string(gpuals_model_user_id(m, u)));
+        json_object_set_new(row, "item", json_string(gpuals_model_item_id(m, i)));
+        json_object_set_new(row, "title", json_title(m, i));
+        json_object_set_new(row, "score", json_real(v));
+        json_array_append_new(arr, row);
+    } else {
+        fprintf(out->f, "%s\t%s\t%.6f\t", gpuals_model_user_id(m, u),
+                gpuals_model_item_id(m, i), v);
+        put_field(out->f, gpuals_model_item_title(m, i));
+        fputc('\n', out->f);
+    }
+    return GPUALS_OK;
+}
+
+/* Score every 'user<TAB>item' line of path. */
+static gpuals_status score_file(const gpuals_model *m, const char *path, output *out,
+                                json_t *arr)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    gpuals_status s = GPUALS_OK;
+    while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (len == 0 || line[0] == '#') continue;
+        char *tab = strchr(line, '\t');
+        if (tab == NULL) {
+            s = gpuals_fail(GPUALS_ERR_PARSE, "%s:%ld: expected 'user<TAB>item', found '%s'",
+                            path, lineno, line);
+            break;
+        }
+        *tab = '\0';
+        s = score_pair(m, line, tab + 1, out, arr);
+        if (s != GPUALS_OK) s = gpuals_fail_context(s, "%s:%ld", path, lineno);
+    }
+    free(line);
+    fclose(f);
+    return s;
+}
+
+int cmd_score(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_OPTIONS_GENERAL, CLI_OPTIONS_DATA, CLI_OPTIONS_TRAIN, CLI_OPTIONS_MODEL,
+        {"out", required_argument, NULL, OPT_OUT},
+        {"pairs", required_argument, NULL, OPT_PAIRS},
+        {0}};
+    cli_opts o;
+    query_args a = {.cmd = "score", .n = 10};
+    cli_opts_init(&o);
+    int first = 0;
+    int rc = cli_parse("score", argc, argv, longopts, &o, own_option, &a, help_score, &first);
+    if (rc != 0) return rc < 0 ? 0 : rc;
+    int n_pos = argc - first;
+    if ((a.pairs_file != NULL) == (n_pos > 0) || n_pos % 2 != 0)
+        return cli_usage_error("score", "give USER ITEM pairs or --pairs FILE");
+
+    gpuals_model *m = NULL;
+    gpuals_status s = cli_model(&o, &m);
+    if (s != GPUALS_OK) return cli_fail(s);
+
+    output out;
+    json_t *arr = o.json ? json_array() : NULL;
+    rc = output_open(&out, a.out_path);
+    if (rc == 0) {
+        if (arr == NULL) fprintf(out.f, "user\titem\tscore\ttitle\n");
+        if (a.pairs_file != NULL) s = score_file(m, a.pairs_file, &out, arr);
+        for (int k = first; s == GPUALS_OK && k + 1 < argc; k += 2)
+            s = score_pair(m, argv[k], argv[k + 1], &out, arr);
+        if (s == GPUALS_OK && arr != NULL) {
+            rc = emit_json(&out, arr);
+            arr = NULL;
+        }
+        int close_rc = output_close(&out, s == GPUALS_OK && rc == 0);
+        if (rc == 0) rc = close_rc;
+    }
+    json_decref(arr);
+    gpuals_model_free(m);
+    return s != GPUALS_OK ? cli_fail(s) : rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* explain                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+static void help_explain(void)
+{
+    printf("Usage: gpu-als explain USER ITEM [OPTIONS]\n\n"
+           "Why the model scores ITEM for USER (Hu, Koren & Volinsky 2008, section 5): with\n"
+           "W_u = Y^T C_u Y + lambda I, each item j the user liked contributes\n"
+           "c_uj * y_i^T W_u^-1 y_j. Prints the total, the model's score x_u . y_i (equal to\n"
+           "the total when the user's factors are an exact solve) and the top contributors.\n\n"
+           "%s\n",
+           help_query_common);
+    print_help_tail();
+}
+
+int cmd_explain(int argc, char **argv)
+{
+    static const struct option longopts[] = {QUERY_OPTIONS, {0}};
+    cli_opts o;
+    query_args a = {.cmd = "explain", .n = 10};
+    cli_opts_init(&o);
+    int first = 0;
+    int rc = cli_parse("explain", argc, argv, longopts, &o, own_option, &a, help_explain, &first);
+    if (rc != 0) return rc < 0 ? 0 : rc;
+    if (argc - first != 2) return cli_usage_error("explain", "give USER and ITEM");
+
+    gpuals_model *m = NULL;
+    gpuals_status s = cli_model(&o, &m);
+    if (s != GPUALS_OK) return cli_fail(s);
+
+    int64_t u = -1, i = -1;
+    int k = 0, n = (int)a.n;
+    double total = 0, model_score = 0;
+    gpuals_hit *hits = malloc((size_t)n * sizeof *hits);
+    if (hits == NULL) s = gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
+    if (s == GPUALS_OK) s = lookup_user(m, argv[first], &u);
+    if (s == GPUALS_OK) s = lookup_item(m, argv[first + 1], &i);
+    if (s == GPUALS_OK) s = gpuals_explain(m, u, i, n, &total, &model_score, hits, &k);
+
+    output out;
+    if (s == GPUALS_OK) rc = output_open(&out, a.out_path);
+    if (s == GPUALS_OK && rc == 0) {
+        if (o.json) {
+            json_t *doc = json_object(), *arr = json_array();
+            json_object_set_new(doc, "user", json_string(gpuals_model_user_id(m, u)));
+            json_object_set_new(doc, "item", json_string(gpuals_model_item_id(m, i)));
+            json_object_set_new(doc, "title", json_title(m, i));
+            json_object_set_new(doc, "total", json_real(total));
+            json_object_set_new(doc, "model_score", json_real(model_score));
+            for (int r = 0; r < k; r++) {
+                json_t *it = json_object();
+                json_object_set_new(it, "item",
+                                    json_string(gpuals_model_item_id(m, hits[r].index)));
+                json_object_set_new(it, "title", json_title(m, hits[r].index));
+                json_object_set_new(it, "contribution", json_real(hits[r].score));
+                json_array_append_new(arr, it);
+            }
+            json_object_set_new(doc, "contributions", arr);
+            rc = emit_json(&out, doc);
+        } else {
+            fprintf(out.f, "# user %s, item %s", gpuals_model_user_id(m, u),
+                    gpuals_model_item_id(m, i));
+            if (gpuals_model_item_title(m, i)[0]) fprintf(out.f, " (%s)",
+                                                           gpuals_model_item_title(m, i));
+            fprintf(out.f, "\n# total %.6f, model score %.6f\n", total, model_score);
+            fprintf(out.f, "rank\titem\tcontribution\ttitle\n");
+            for (int r = 0; r < k; r++) {
+                fprintf(out.f, "%d\t%s\t%.6f\t", r + 1, gpuals_model_item_id(m, hits[r].index),
+                        hits[r].score);
+                put_field(out.f, gpuals_model_item_title(m, hits[r].index));
+                fputc('\n', out.f);
+            }
+        }
+        int close_rc = output_close(&out, rc == 0);
+        if (rc == 0) rc = close_rc;
+    }
+    free(hits);
+    gpuals_model_free(m);
+    return s != GPUALS_OK ? cli_fail(s) : rc;
+}
