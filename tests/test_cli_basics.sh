@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# gpu-als: help, version, usage errors, `info` on good and bad input, `train` and model files.
+# Arguments: the gpu-als binary, the source tree, the build's tests directory.
+BIN=$1
+SRC=$2
+. "$SRC/tests/cli_lib.sh"
+FIX=$SRC/tests/fixtures/cli
+DATA=$SRC/data/ml-latest-small
+
+# Help and version go to stdout with exit 0.
+expect_exit 0 --help && contains "$tmp/out" "Usage: gpu-als" && contains "$tmp/out" "Exit codes"
+expect_exit 0 --version && contains "$tmp/out" "gpu-als "
+for c in train recommend similar score explain info eval tune; do
+  expect_exit 0 "$c" --help && contains "$tmp/out" "Usage: gpu-als $c"
+done
+
+# Usage errors: exit 2, prefixed message on stderr, nothing on stdout.
+expect_exit 2 --no-such-option && contains "$tmp/err" "gpu-als: unknown option '--no-such-option'"
+expect_exit 2 frobnicate && contains "$tmp/err" "gpu-als: unknown command 'frobnicate'"
+expect_exit 2 info --min-rating abc && contains "$tmp/err" "--min-rating expects a finite number"
+expect_exit 2 train --out "$tmp/m" --factors 0 && contains "$tmp/err" "--factors must be between"
+expect_exit 2 train --out "$tmp/m" --solver lu && contains "$tmp/err" "cg, cholesky"
+expect_exit 2 train && contains "$tmp/err" "train needs --out DIR"
+expect_exit 2 info --ratings && contains "$tmp/err" "needs a value"
+[ -s "$tmp/out" ] && { echo "FAIL: a usage error printed on stdout"; failures=$((failures + 1)); }
+
+# info on the embedded data (610 users, 9,724 movies, 100,836 ratings; with >= 3 kept: 81,763).
+expect_exit 0 info -q && contains "$tmp/out" "610 x 9724, 100836 stored"
+expect_exit 0 info --min-rating 3 && contains "$tmp/out" "609 x 8452, 81763 stored" \
+  && contains "$tmp/out" "Shawshank Redemption"
+expect_exit 0 info --json --ratings "$DATA/ratings.csv" --movies "$DATA/movies.csv"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['stored']==100836 and \
+d['users']==610 and d['items']==9724 and len(d['popular'])==10, d" "$tmp/out" \
+  || { echo "FAIL: info --json"; failures=$((failures + 1)); }
+
+# info on bad input: documented exit codes, file named in the message.
+expect_exit 3 info --ratings "$tmp/missing.csv" && contains "$tmp/err" "missing.csv"
+expect_exit 3 info --ratings "$tmp" && contains "$tmp/err" "$tmp"
+: >"$tmp/empty.tsv"
+expect_exit 5 info --ratings "$tmp/empty.tsv" && contains "$tmp/err" "empty.tsv"
+printf 'u1\ti1\t5\nu2\ti2\tlots\nu3\ti3\t4\n' >"$tmp/bad.tsv"
+expect_exit 4 info --ratings "$tmp/bad.tsv" && contains "$tmp/err" "bad.tsv:2"
+expect_exit 0 info --ratings "$tmp/bad.tsv" --skip-bad-lines && contains "$tmp/err" "skipped 1"
+expect_exit 5 info --ratings "$FIX/tiny.tsv" --min-rating 6
+
+# train: a model directory with every file; loading a damaged one names the file.
+expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/m" --factors 3 --iters 3 -q
+for f in meta.json user_factors.npy item_factors.npy users.tsv items.tsv indptr.npy \
+         indices.npy data.npy; do
+  [ -f "$tmp/m/$f" ] || { echo "FAIL: model lacks $f"; failures=$((failures + 1)); }
+done
+ls "$tmp" | grep -q "tmp-" && { echo "FAIL: temporary files left"; failures=$((failures + 1)); }
+expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/m" --factors 3 --iters 3 --json
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['users']==4" "$tmp/out" \
+  || { echo "FAIL: train --json"; failures=$((failures + 1)); }
+cp -r "$tmp/m" "$tmp/bad"
+printf '\x01' | dd of="$tmp/bad/item_factors.npy" bs=1 seek=200 conv=notrunc status=none
+expect_exit 6 score --model "$tmp/bad" alice apple && contains "$tmp/err" "item_factors.npy"
+expect_exit 3 score --model "$tmp/nothing-here" alice apple
+expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/h" --factors 2 --iters 4 -q \
+  --history "$tmp/hist.csv"
+[ "$(wc -l <"$tmp/hist.csv")" -eq 5 ] && contains "$tmp/hist.csv" "iteration,seconds,loss" \
+  || { echo "FAIL: history file"; failures=$((failures + 1)); }
+
+finish

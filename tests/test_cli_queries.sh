@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# gpu-als recommend, similar, score and explain on a small saved model, and their failures.
+# Arguments: the gpu-als binary, the source tree, the build's tests directory.
+BIN=$1
+SRC=$2
+. "$SRC/tests/cli_lib.sh"
+FIX=$SRC/tests/fixtures/cli
+
+expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/m" --factors 4 --iters 10 \
+  --solver cholesky -q || finish
+M=(--model "$tmp/m")
+
+# recommend never returns a liked item, and returns fewer rows (saying so) when N is too big:
+# alice has 3 of the 6 items, so 3 candidates remain.
+expect_exit 0 recommend "${M[@]}" --user alice -n 10
+[ "$(($(wc -l <"$tmp/out") - 1))" -eq 3 ] || { echo "FAIL: alice got $(cat "$tmp/out")";
+  failures=$((failures + 1)); }
+for liked in apple banana cherry; do
+  cut -f3 "$tmp/out" | grep -qx "$liked" && { echo "FAIL: liked $liked returned";
+    failures=$((failures + 1)); }
+done
+contains "$tmp/err" "only 3 candidates remain"
+expect_exit 0 recommend "${M[@]}" --user alice -n 10 --include-liked
+[ "$(($(wc -l <"$tmp/out") - 1))" -eq 6 ] || { echo "FAIL: --include-liked";
+  failures=$((failures + 1)); }
+printf 'date\n' >"$tmp/deny.txt"
+expect_exit 0 recommend "${M[@]}" --user alice --deny "$tmp/deny.txt" && lacks "$tmp/out" "date"
+expect_exit 0 recommend "${M[@]}" --all-users -n 2 --json
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d)==4 and \
+all(r['returned']<=2 for r in d)" "$tmp/out" || { echo "FAIL: --all-users --json";
+  failures=$((failures + 1)); }
+expect_exit 0 recommend "${M[@]}" --like apple --like date -n 3 && lacks "$tmp/out" "apple"
+expect_exit 0 recommend "${M[@]}" --all-users --out "$tmp/all.tsv"
+[ "$(wc -l <"$tmp/all.tsv")" -gt 4 ] || { echo "FAIL: --out"; failures=$((failures + 1)); }
+
+# Unknown users and items: exit 7 with the closest matches.
+expect_exit 7 recommend "${M[@]}" --user alicia && contains "$tmp/err" "alice"
+expect_exit 7 similar "${M[@]}" aple && contains "$tmp/err" "apple"
+expect_exit 2 recommend "${M[@]}"
+expect_exit 2 recommend "${M[@]}" --user alice --all-users
+
+# similar leaves out the query unless asked, cosine in [-1, 1].
+expect_exit 0 similar "${M[@]}" apple -n 10 && lacks "$tmp/out" "	apple	"
+[ "$(($(wc -l <"$tmp/out") - 1))" -eq 5 ] || { echo "FAIL: similar rows";
+  failures=$((failures + 1)); }
+expect_exit 0 similar "${M[@]}" apple --include-self -n 1 && contains "$tmp/out" "1	apple	1.0000"
+expect_exit 0 similar "${M[@]}" --user bob -n 2
+
+# score and explain; explain's total equals the score for an exactly solved user (to print
+# precision), checked through --json.
+expect_exit 0 score "${M[@]}" alice date bob apple && contains "$tmp/out" "alice	date	"
+printf 'alice\tdate\ncarol\tfig\n' >"$tmp/pairs.tsv"
+expect_exit 0 score "${M[@]}" --pairs "$tmp/pairs.tsv" --json
+expect_exit 2 score "${M[@]}" alice
+expect_exit 0 explain "${M[@]}" alice date --json
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
+assert len(d['contributions'])==3, d" "$tmp/out" || { echo "FAIL: explain --json";
+  failures=$((failures + 1)); }
+expect_exit 7 explain "${M[@]}" zed date
+
+finish
