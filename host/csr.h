@@ -26,6 +26,13 @@ gpuals_status csr_from_triplets(int64_t rows, int64_t cols, int64_t n, const int
                                 const int32_t *col, const float *val, csr *out,
                                 int64_t *duplicates);
 
+/* The same as csr_from_triplets, but takes ownership of row, col and val (malloc'd, n entries)
+ * and frees them as soon as they are consumed, on success and on failure alike. A load then
+ * peaks at about 20 bytes per triplet instead of 28 (the readers use this). */
+gpuals_status csr_from_triplets_consume(int64_t rows, int64_t cols, int64_t n, int32_t *row,
+                                        int32_t *col, float *val, csr *out,
+                                        int64_t *duplicates);
+
 /* The transpose (cols x rows), built in O(nnz + rows + cols); its columns come out sorted. */
 gpuals_status csr_transpose(const csr *a, csr *out);
 

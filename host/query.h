@@ -35,4 +35,29 @@ gpuals_status topn_batch(const float *Q, int64_t nq, const float *C, int64_t n_c
  * vector has similarity 0 with everything). */
 void row_inv_norms(const float *F, int64_t rows, int f, float *out);
 
+/* Queries for a user given as a factor vector rather than a row of the model (a folded-in user:
+ * the CLI's --like on a saved model). `liked` is a 1 x n_items CSR of that user's confidences
+ * (row 0), as query_user_confidences builds it. */
+
+/* The liked items of a new user as the training matrix would hold them: values of repeated
+ * items summed, explicit zeros dropped, then the model's confidence transform applied
+ * (dataset_confidence). items are dense item indices. *out (1 x n_items) is owned by the caller
+ * (csr_free). GPUALS_ERR_USAGE for an index out of range or a non-finite value (naming its
+ * position), GPUALS_ERR_EMPTY when no non-zero value remains. */
+gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items,
+                                     const float *values, int64_t n, csr *out);
+
+/* gpuals_recommend for the vector x (f floats), leaving out liked's items when
+ * o->filter_liked. GPUALS_ERR_EMPTY when x is all zeros (its ranking would be ties). */
+gpuals_status query_recommend_vector(const gpuals_model *m, const float *x, const csr *liked,
+                                     int n, const gpuals_rec_options *o, gpuals_hit *hits,
+                                     int *n_out);
+
+/* gpuals_explain for the vector x with confidences liked: W = YtY + lambda_u I +
+ * sum_j (|c_j| - 1) y_j y_j^T, contributions c_j y_i^T W^-1 y_j for c_j > 0, *model_score =
+ * x . y_i. */
+gpuals_status query_explain_vector(const gpuals_model *m, const float *x, const csr *liked,
+                                   int64_t i, int n, double *total, double *model_score,
+                                   gpuals_hit *hits, int *n_out);
+
 #endif /* GPUALS_QUERY_H */

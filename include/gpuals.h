@@ -148,8 +148,9 @@ const gpuals_summary *gpuals_data_summary(const gpuals_data *d);
 
 typedef struct gpuals_model gpuals_model;
 
-/* Called after every iteration; loss is NaN when it was not computed. A non-zero return
- * stops training early (the model keeps the factors of that iteration). */
+/* Called after every iteration with its number (1-based), the seconds that iteration took (as
+ * the `implicit` library's callback) and the training loss, NaN when it was not computed. A
+ * non-zero return stops training early (the model keeps the factors of that iteration). */
 typedef int (*gpuals_iter_fn)(int iteration, double seconds, double loss, void *user);
 
 /* Train on d with p; the model keeps a copy of the training matrix and of the ids/titles. */
@@ -170,7 +171,7 @@ const float *gpuals_model_user_factors(const gpuals_model *m);
 const float *gpuals_model_item_factors(const gpuals_model *m);
 
 /* The training loss after the last iteration (NaN when it was not computed) and the seconds
- * training took (0 for a loaded model). */
+ * training took (a loaded model reports what meta.json recorded). */
 double gpuals_model_final_loss(const gpuals_model *m);
 double gpuals_model_train_seconds(const gpuals_model *m);
 

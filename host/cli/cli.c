@@ -4,6 +4,8 @@
  */
 #include "cli.h"
 
+#include "model.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -52,7 +54,7 @@ const char cli_help_train[] =
     "      --seed N            seed of the initial factors (0)\n"
     "      --dtype T           float32 (default) or float64 (CPU only)\n"
     "      --loss              compute the training loss every iteration\n"
-    "      --history FILE      write iteration,seconds,loss per iteration as CSV (implies --loss)\n";
+    "      --history FILE      write iteration, its seconds and loss as CSV (implies --loss)\n";
 
 const char cli_help_model[] =
     "Model options:\n"
@@ -311,15 +313,13 @@ int cli_progress_start(cli_progress *pr, const cli_opts *o)
         cli_note("cannot write the history file %s: %s", o->history_path, strerror(errno));
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
-    fputs("iteration,seconds,loss\n", pr->history);
+    fputs(CLI_HISTORY_HEADER "\n", pr->history);
     return 0;
 }
 
 int cli_progress_iteration(int iteration, double seconds, double loss, void *user)
 {
     cli_progress *pr = user;
-    double step = seconds - pr->last_seconds;
-    pr->last_seconds = seconds;
 
     /* The history file gets every iteration, whatever the verbosity. */
     if (pr->history != NULL) {
@@ -336,11 +336,11 @@ int cli_progress_iteration(int iteration, double seconds, double loss, void *use
         int width = 30, done = pr->total_iters > 0 ? width * iteration / pr->total_iters : width;
         fprintf(stderr, "\r[%.*s%*s] iter %d/%d  loss %s  %.3f s/iter ", done,
                 "##############################", width - done, "", iteration, pr->total_iters,
-                loss_text, step);
+                loss_text, seconds);
         if (iteration >= pr->total_iters) fputc('\n', stderr);
     } else {
         fprintf(stderr, "iter %4d/%d  loss %s  %.3f s\n", iteration, pr->total_iters, loss_text,
-                step);
+                seconds);
     }
     return 0;
 }
@@ -366,16 +366,22 @@ gpuals_status cli_train(const cli_opts *o, const gpuals_data *d, gpuals_model **
     gpuals_status s = gpuals_train(d, &o->params, cli_progress_iteration, &pr, out);
     if (pr.total_iters > 0 && isatty(STDERR_FILENO) && o->verbosity > 0 && s != GPUALS_OK)
         fputc('\n', stderr);
-    if (s == GPUALS_OK && o->verbosity > 0) {
-        const char *note = gpuals_model_device_note(*out);
-        if (note[0] != '\0') cli_note("%s", note);
-    }
+    if (s == GPUALS_OK) cli_device_note(o, *out);
     if (cli_progress_finish(&pr) != 0 && s == GPUALS_OK) {
         gpuals_model_free(*out);
         *out = NULL;
         return gpuals_fail(GPUALS_ERR_IO, "cannot write %s", o->history_path);
     }
     return s;
+}
+
+void cli_device_note(const cli_opts *o, const gpuals_model *m)
+{
+    const char *note = gpuals_model_device_note(m);
+    if (note[0] == '\0' || o->verbosity == 0) return;
+    if (m->device_used == GPUALS_DEVICE_GPU || o->verbosity > 1 ||
+        o->params.device == GPUALS_DEVICE_GPU)
+        cli_note("%s", note);
 }
 
 gpuals_status cli_model(const cli_opts *o, gpuals_model **out)

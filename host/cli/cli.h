@@ -147,14 +147,21 @@ gpuals_status cli_load_data(const cli_opts *o, gpuals_data **out);
 
 /* Per-iteration reporting during training: one fixed-format line per iteration on stderr
  * ("iter   3/15  loss 0.0091234  0.084 s") unless quiet, a progress bar instead on a
- * terminal, and a CSV row in the --history file (iteration,seconds,loss). Pass as the
+ * terminal, and a CSV row in the --history file (CLI_HISTORY_HEADER). Pass as the
  * gpuals_train callback with a cli_progress as user data. */
 typedef struct {
     const cli_opts *opts;
     FILE *history;             /* open --history file, or NULL */
     int total_iters;
-    double last_seconds;
 } cli_progress;
+
+/* The header line of --history files (seconds: that iteration's); every command that trains
+ * writes these columns first. */
+#define CLI_HISTORY_HEADER "iteration,seconds,loss"
+
+/* After training: say which GPU was used (or, with -v or --device gpu, why the CPU was). A
+ * fallback to the CPU under --device auto is silent by default. */
+void cli_device_note(const cli_opts *o, const gpuals_model *m);
 
 /* Open the history file (if any) and write its header; 0 or an exit code after a message. */
 int cli_progress_start(cli_progress *pr, const cli_opts *o);

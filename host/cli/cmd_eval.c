@@ -12,6 +12,7 @@
  * iteration (metric fields empty between evaluations) and the plot draws the curves. Both
  * routes start from the same initial factors and give the same final metrics.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -88,8 +89,9 @@ static int own_option(int opt, const char *arg, void *ctx)
         return rc;
     case OPT_SPLIT_SEED: {
         char *end;
+        errno = 0;
         unsigned long long v = strtoull(arg, &end, 10);
-        if (end == arg || *end != '\0' || arg[0] == '-')
+        if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-')
             return cli_usage_error("eval", "--split-seed expects a non-negative whole number, "
                                            "not '%s'", arg);
         a->split.seed = (uint64_t)v;
@@ -229,7 +231,7 @@ static int train_with_history(const cli_opts *o, const eval_args *a, const csr *
         rc = gpuals_status_exit_code(GPUALS_ERR_NOMEM);
     }
     if (rc == 0) {
-        metrics_track t = {train, test, a->k, a->eval_every};
+        metrics_track t = {train, test, a->k, a->eval_every, 1};
         metrics_fit_report rep;
         gpuals_status s = metrics_fit(&t, &o->params, X, Y, on_iteration, &c, &rep);
         if (s != GPUALS_OK) {
@@ -269,7 +271,7 @@ static int train_plain(const cli_opts *o, const eval_args *a, const gpuals_data 
     gpuals_data_free(td);
     if (s == GPUALS_OK)
         s = metrics_evaluate(gpuals_model_user_factors(m), gpuals_model_item_factors(m),
-                             gpuals_model_factors(m), train, test, a->k, res);
+                             gpuals_model_factors(m), train, test, a->k, 1, res);
     if (s == GPUALS_OK) {
         *seconds = gpuals_model_train_seconds(m);
         *loss = gpuals_model_final_loss(m);

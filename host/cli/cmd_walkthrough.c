@@ -106,14 +106,11 @@ typedef struct {
     int iters;
     int json;
     json_t *lines;
-    double last;
 } walk_progress;
 
 static int walk_iteration(int iteration, double seconds, double loss, void *user)
 {
     walk_progress *w = user;
-    double step = seconds - w->last;
-    w->last = seconds;
     if (w->history != NULL) {
         fprintf(w->history, "%d,%.6f,", iteration, seconds);
         if (isfinite(loss)) fprintf(w->history, "%.9g", loss);
@@ -126,7 +123,7 @@ static int walk_iteration(int iteration, double seconds, double loss, void *user
         json_object_set_new(row, "loss", isfinite(loss) ? json_real(loss) : json_null());
         json_array_append_new(w->lines, row);
     } else {
-        printf("  iter %3d/%d  loss %.7f  %.3f s\n", iteration, w->iters, loss, step);
+        printf("  iter %3d/%d  loss %.7f  %.3f s\n", iteration, w->iters, loss, seconds);
         fflush(stdout);
     }
     return 0;
@@ -336,15 +333,14 @@ int cmd_walkthrough(int argc, char **argv)
             s = gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s", o.history_path);
             goto fail;
         }
-        fputs("iteration,seconds,loss\n", w.history);
+        fputs(CLI_HISTORY_HEADER "\n", w.history);
     }
     s = gpuals_train(d, p, walk_iteration, &w, &m);
     if (w.history != NULL && fclose(w.history) != 0 && s == GPUALS_OK)
         s = gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s", o.history_path);
     w.history = NULL;
     if (s != GPUALS_OK) goto fail;
-    const char *note = gpuals_model_device_note(m);
-    if (note[0] != '\0' && o.verbosity > 0) cli_note("%s", note);
+    cli_device_note(&o, m);
     if (doc) {
         json_object_set_new(doc, "iterations", w.lines);
         w.lines = NULL;

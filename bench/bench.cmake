@@ -1,0 +1,23 @@
+# gpuals-bench: times each phase of training and querying (load, YtY, half-iterations, loss,
+# top-n, similar items; upload on a GPU) through the library's internal functions, with the
+# bytes/flops floor and the machine's measured ceilings beside every time. bench/run drives it.
+add_executable(gpuals-bench
+  ${CMAKE_CURRENT_SOURCE_DIR}/bench.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/bench_ceiling.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/bench_cpu.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/bench_gpu.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/bench_hooks.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/bench_query.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/bench_work.c)
+target_include_directories(gpuals-bench PRIVATE
+  ${CMAKE_CURRENT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/host)
+target_link_libraries(gpuals-bench PRIVATE gpuals)
+# The CPU engine's calls at the start and end of each half-iteration are routed through
+# bench_hooks.c, which timestamps them (see that file).
+target_link_options(gpuals-bench PRIVATE
+  "LINKER:--wrap=als_failure_reset" "LINKER:--wrap=als_failure_status")
+if(GPUALS_HAVE_CUDA)
+  target_compile_definitions(gpuals-bench PRIVATE GPUALS_HAVE_CUDA=1)
+  target_include_directories(gpuals-bench PRIVATE ${PROJECT_SOURCE_DIR}/cuda)
+  set_target_properties(gpuals-bench PROPERTIES LINKER_LANGUAGE CUDA)
+endif()

@@ -1,0 +1,69 @@
+/*
+ * als_f32.c - the float32 instance of the CPU ALS engine (als_engine.h): the training path.
+ *
+ * Factors, the Gram matrix the rows are solved against and every CG vector are float, as in
+ * the `implicit` library's default float32 model; the Gram matrices themselves and the loss are
+ * accumulated in double. Public entry points: als_fit_cpu, als_loss and als_gram.
+ */
+#include <cblas.h>
+#include <float.h>
+#include <lapacke.h>
+#include <stdlib.h>
+
+#include "als.h"
+#include "als_internal.h"
+#include "status.h"
+
+#define ALS_T float
+#define ALS_FN(name) name##_f32
+#define ALS_IS_DOUBLE 0
+#define ALS_GEMV cblas_sgemv
+#define ALS_SYRK cblas_ssyrk
+#define ALS_POTRF LAPACKE_spotrf_work
+#define ALS_POTRS LAPACKE_spotrs_work
+#define ALS_EPSILON FLT_EPSILON
+#include "als_engine.h"
+
+gpuals_status als_fit_cpu(const csr *Cui, const csr *Ciu, const gpuals_params *p, float *X,
+                          float *Y, gpuals_iter_fn cb, void *cb_user)
+{
+    return als_fit_engine_f32("als_fit_cpu", Cui, Ciu, p, X, Y, cb, cb_user);
+}
+
+double als_loss(const csr *Cui, const float *X, const float *Y, int f, const gpuals_params *p)
+{
+    /* Check the arguments (no status to return: NaN says the loss could not be computed). */
+    if (!Cui || !X || !Y || !p || f <= 0) return NAN;
+
+    /* Both Gram matrices, the column counts under FREQUENCY, then the loss. */
+    int nt = als_thread_count(p);
+    size_t ff = (size_t)f * (size_t)f;
+    double *Gx = malloc(ff * sizeof *Gx), *Gy = malloc(ff * sizeof *Gy);
+    int64_t *counts = p->reg_scale == GPUALS_REG_FREQUENCY ? als_column_counts(Cui) : NULL;
+    double loss = NAN;
+    int saved = als_blas_single();
+    if (Gx && Gy && als_gram_f32(X, Cui->rows, f, (size_t)f, nt, Gx) == GPUALS_OK &&
+        als_gram_f32(Y, Cui->cols, f, (size_t)f, nt, Gy) == GPUALS_OK)
+        loss = als_loss_grams_f32(Cui, X, Y, f, (size_t)f, p, Gx, Gy, counts, nt);
+    als_blas_restore(saved);
+    free(Gx);
+    free(Gy);
+    free(counts);
+    return loss;
+}
+
+void als_gram(const float *F, int64_t rows, int f, double *out)
+{
+    /* The parallel, deterministic path; without memory for it, the same sum row by row. */
+    int saved = als_blas_single();
+    gpuals_status st = als_gram_f32(F, rows, f, (size_t)f, als_thread_count(NULL), out);
+    als_blas_restore(saved);
+    if (st == GPUALS_OK) return;
+    size_t fs = (size_t)f;
+    for (size_t e = 0; e < fs * fs; e++) out[e] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = F + (size_t)r * fs;
+        for (size_t a = 0; a < fs; a++)
+            for (size_t b = 0; b < fs; b++) out[a * fs + b] += (double)x[a] * (double)x[b];
+    }
+}

@@ -1,0 +1,53 @@
+/*
+ * als_f64.c - the float64 instance of the CPU ALS engine (als_engine.h): the reference.
+ *
+ * The same algorithm as als_f32.c with every factor and vector in double; the tests compare the
+ * float32 path and the GPU against it. Public entry points: als_fit_cpu_f64 and als_loss_f64.
+ */
+#include <cblas.h>
+#include <float.h>
+#include <lapacke.h>
+#include <stdlib.h>
+
+#include "als.h"
+#include "als_internal.h"
+#include "status.h"
+
+#define ALS_T double
+#define ALS_FN(name) name##_f64
+#define ALS_IS_DOUBLE 1
+#define ALS_GEMV cblas_dgemv
+#define ALS_SYRK cblas_dsyrk
+#define ALS_POTRF LAPACKE_dpotrf_work
+#define ALS_POTRS LAPACKE_dpotrs_work
+#define ALS_EPSILON DBL_EPSILON
+#include "als_engine.h"
+
+gpuals_status als_fit_cpu_f64(const csr *Cui, const csr *Ciu, const gpuals_params *p,
+                              double *X, double *Y, gpuals_iter_fn cb, void *cb_user)
+{
+    return als_fit_engine_f64("als_fit_cpu_f64", Cui, Ciu, p, X, Y, cb, cb_user);
+}
+
+double als_loss_f64(const csr *Cui, const double *X, const double *Y, int f,
+                    const gpuals_params *p)
+{
+    /* Check the arguments (no status to return: NaN says the loss could not be computed). */
+    if (!Cui || !X || !Y || !p || f <= 0) return NAN;
+
+    /* Both Gram matrices, the column counts under FREQUENCY, then the loss. */
+    int nt = als_thread_count(p);
+    size_t ff = (size_t)f * (size_t)f;
+    double *Gx = malloc(ff * sizeof *Gx), *Gy = malloc(ff * sizeof *Gy);
+    int64_t *counts = p->reg_scale == GPUALS_REG_FREQUENCY ? als_column_counts(Cui) : NULL;
+    double loss = NAN;
+    int saved = als_blas_single();
+    if (Gx && Gy && als_gram_f64(X, Cui->rows, f, (size_t)f, nt, Gx) == GPUALS_OK &&
+        als_gram_f64(Y, Cui->cols, f, (size_t)f, nt, Gy) == GPUALS_OK)
+        loss = als_loss_grams_f64(Cui, X, Y, f, (size_t)f, p, Gx, Gy, counts, nt);
+    als_blas_restore(saved);
+    free(Gx);
+    free(Gy);
+    free(counts);
+    return loss;
+}

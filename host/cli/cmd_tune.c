@@ -1,0 +1,696 @@
+/*
+ * cmd_tune.c - `gpu-als tune`: a grid search with held-out early stopping.
+ *
+ * The data is loaded and split once (the split options of `eval`). Every combination of the
+ * comma lists given to --factors, --reg, --alpha, --confidence and --iters is one run: train on
+ * the train side with metrics_fit, evaluating every --eval-every iterations, and stop the run
+ * when the chosen metric (--metric, default implicit_precision@10) has not improved on its best
+ * for --patience evaluations in a row or when --iters is reached. A run is reported at its best
+ * evaluation: all metrics of that evaluation, the iteration it came at, the iterations run and
+ * the training seconds. The runs are sorted by the metric (best first; equal values keep grid
+ * order) and printed as a table, written as TSV with --out or as JSON with --json, and the best
+ * run is printed as a ready-to-run `gpu-als train` command line with --iters at its best
+ * iteration. --plot draws each run's metric against every parameter that varies.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "metrics.h"
+#include "plot.h"
+#include "report.h"
+#include "split.h"
+
+enum {
+    OPT_GRID_FACTORS = CLI_OPT_LOCAL,
+    OPT_GRID_REG,
+    OPT_GRID_ALPHA,
+    OPT_GRID_CONFIDENCE,
+    OPT_GRID_ITERS,
+    OPT_SPLIT,
+    OPT_TEST_FRACTION,
+    OPT_LEAVE_K,
+    OPT_SPLIT_SEED,
+    OPT_METRIC,
+    OPT_PATIENCE,
+    OPT_EVAL_EVERY,
+    OPT_OUT,
+    OPT_PLOT,
+};
+
+#define GRID_MAX_VALUES 64
+#define GRID_MAX_RUNS 100000
+
+/* The grid's parameters, in the order the run loops nest (the last varies fastest). */
+enum { P_FACTORS, P_REG, P_ALPHA, P_CONFIDENCE, P_ITERS, P_COUNT };
+static const char *const param_names[P_COUNT] = {"factors", "reg", "alpha", "confidence",
+                                                 "iters"};
+static const char *const confidence_names[] = {"implicit", "hu", "log"};
+
+/* The command's own settings. */
+typedef struct {
+    double values[P_COUNT][GRID_MAX_VALUES]; /* confidence as its enum value */
+    int n_values[P_COUNT];
+    split_options split;
+    metric_id metric;
+    int k;
+    int patience;
+    int eval_every;
+    const char *out_path;
+    const char *plot_path;
+} tune_args;
+
+/* One finished run. */
+typedef struct {
+    int index;                    /* position in the grid */
+    double setting[P_COUNT];
+    metrics_result best;          /* the metrics of the best evaluation */
+    int best_iteration;
+    int iterations;               /* iterations run */
+    double seconds;
+} tune_run;
+
+static void print_help(void)
+{
+    printf("Usage: gpu-als tune [OPTIONS]\n\n"
+           "Grid search: train one model per combination of the comma lists below on the train\n"
+           "side of a split, with early stopping on a held-out metric, and print every run\n"
+           "sorted by that metric, then the best settings as a `gpu-als train` command line.\n\n"
+           "Grid (comma lists; one value each by default: the training defaults):\n"
+           "      --factors LIST      e.g. 32,64,128\n"
+           "      --reg LIST          e.g. 0.01,0.1,1\n"
+           "      --alpha LIST        e.g. 1,10,40\n"
+           "      --confidence LIST   of implicit, hu, log\n"
+           "      --iters LIST        most iterations of a run, e.g. 15,30\n\n"
+           "Search options:\n"
+           "      --metric NAME       what to maximise (implicit_precision@10); also\n"
+           "                          precision@K, recall@K, map@K, ndcg@K, implicit_auc@K, auc\n"
+           "      --eval-every E      evaluate every E iterations (1)\n"
+           "      --patience P        stop a run after P evaluations without improvement (3)\n"
+           "      --out FILE          write the sorted runs as TSV\n"
+           "      --plot FILE.svg     draw the metric against each parameter with gnuplot\n"
+           "      --split S           random (default) or leave-k-out, as in `gpu-als eval`\n"
+           "      --test-fraction F   random split: share held out (0.2)\n"
+           "      --leave-k K         leave-k-out split: interactions held out per user (1)\n"
+           "      --split-seed N      seed of the split (0)\n\n"
+           "Other training options: --reg-scale, --eps, --solver, --cg-steps, --seed, --dtype\n"
+           "(see `gpu-als train --help`).\n\n"
+           "%s\n%s\n%s",
+           cli_help_data, cli_help_general, cli_help_exit_codes);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Parse the comma list arg of grid parameter p, each value checked by the shared option
+ * parser (so the ranges are those of `gpu-als train`). */
+static int parse_list(tune_args *a, int p, int shared_opt, const char *arg)
+{
+    char buf[1024];
+    if (strlen(arg) >= sizeof buf)
+        return cli_usage_error("tune", "--%s: list too long", param_names[p]);
+    strcpy(buf, arg);
+    a->n_values[p] = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (a->n_values[p] == GRID_MAX_VALUES)
+            return cli_usage_error("tune", "--%s takes at most %d values", param_names[p],
+                                   GRID_MAX_VALUES);
+        cli_opts scratch;
+        cli_opts_init(&scratch);
+        int rc = cli_handle_option(&scratch, shared_opt, tok);
+        if (rc != 0) return rc;
+        const gpuals_params *q = &scratch.params;
+        double v = p == P_FACTORS      ? q->factors
+                   : p == P_REG        ? q->reg
+                   : p == P_ALPHA      ? q->alpha
+                   : p == P_CONFIDENCE ? (double)q->confidence
+                                       : q->iters;
+        a->values[p][a->n_values[p]++] = v;
+    }
+    if (a->n_values[p] == 0)
+        return cli_usage_error("tune", "--%s needs at least one value", param_names[p]);
+    return 0;
+}
+
+static int parse_seed(const char *arg, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-')
+        return cli_usage_error("tune", "--split-seed expects a non-negative whole number, "
+                                       "not '%s'", arg);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int own_option(int opt, const char *arg, void *ctx)
+{
+    tune_args *a = ctx;
+    long n;
+    int rc = 0;
+    switch (opt) {
+    case OPT_GRID_FACTORS: return parse_list(a, P_FACTORS, CLI_OPT_FACTORS, arg);
+    case OPT_GRID_REG: return parse_list(a, P_REG, CLI_OPT_REG, arg);
+    case OPT_GRID_ALPHA: return parse_list(a, P_ALPHA, CLI_OPT_ALPHA, arg);
+    case OPT_GRID_CONFIDENCE: return parse_list(a, P_CONFIDENCE, CLI_OPT_CONFIDENCE, arg);
+    case OPT_GRID_ITERS: return parse_list(a, P_ITERS, CLI_OPT_ITERS, arg);
+    case OPT_SPLIT:
+        if (split_kind_parse(arg, &a->split.kind) != GPUALS_OK)
+            return cli_usage_error("tune", "--split must be random or leave-k-out, not '%s'",
+                                   arg);
+        return 0;
+    case OPT_TEST_FRACTION:
+        return cli_parse_double("test-fraction", arg, 0.0, 1.0, &a->split.test_fraction);
+    case OPT_LEAVE_K:
+        if ((rc = cli_parse_int("leave-k", arg, 1, 1000000, &n)) == 0) a->split.leave_k = (int)n;
+        return rc;
+    case OPT_SPLIT_SEED: return parse_seed(arg, &a->split.seed);
+    case OPT_METRIC:
+        if (metrics_parse_name(arg, &a->metric, &a->k) != GPUALS_OK)
+            return cli_usage_error("tune", "%s", gpuals_last_error());
+        return 0;
+    case OPT_PATIENCE:
+        if ((rc = cli_parse_int("patience", arg, 1, 100000, &n)) == 0) a->patience = (int)n;
+        return rc;
+    case OPT_EVAL_EVERY:
+        if ((rc = cli_parse_int("eval-every", arg, 1, 100000, &n)) == 0) a->eval_every = (int)n;
+        return rc;
+    case OPT_OUT: a->out_path = arg; return 0;
+    case OPT_PLOT: a->plot_path = arg; return 0;
+    default: return cli_usage_error("tune", "unknown option");
+    }
+}
+
+/* Parameters not given keep the one value the shared defaults (or options) set. */
+static void grid_defaults(tune_args *a, const gpuals_params *p)
+{
+    const double dflt[P_COUNT] = {p->factors, p->reg, p->alpha, (double)p->confidence,
+                                  p->iters};
+    for (int q = 0; q < P_COUNT; q++) {
+        if (a->n_values[q] > 0) continue;
+        a->values[q][0] = dflt[q];
+        a->n_values[q] = 1;
+    }
+}
+
+/* The settings of grid run r (the last parameter varies fastest). */
+static void grid_setting(const tune_args *a, long r, double *setting)
+{
+    for (int q = P_COUNT - 1; q >= 0; q--) {
+        setting[q] = a->values[q][r % a->n_values[q]];
+        r /= a->n_values[q];
+    }
+}
+
+static void apply_setting(gpuals_params *p, const double *setting)
+{
+    p->factors = (int)setting[P_FACTORS];
+    p->reg = setting[P_REG];
+    p->alpha = setting[P_ALPHA];
+    p->confidence = (gpuals_confidence)(int)setting[P_CONFIDENCE];
+    p->iters = (int)setting[P_ITERS];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Running                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The state of the run in progress, seen by the per-iteration callback. */
+typedef struct {
+    const tune_args *a;
+    const cli_opts *o;
+    tune_run *run;
+    long n_runs;
+    const float *X, *Y;      /* the factors being trained */
+    float *best_X, *best_Y;  /* a copy of them at the best evaluation */
+    size_t x_len, y_len;     /* floats in each */
+    int since_best;          /* evaluations since the best one */
+    int have_best;
+    int iteration;           /* the last iteration reported */
+    double last_value;       /* the metric at the last evaluation */
+} run_state;
+
+static void describe_setting(const double *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "factors %d  reg %g  alpha %g  confidence %s  iters %d",
+             (int)s[P_FACTORS], s[P_REG], s[P_ALPHA], confidence_names[(int)s[P_CONFIDENCE]],
+             (int)s[P_ITERS]);
+}
+
+/* The redrawn progress line of a terminal, kept short so that it does not wrap. */
+static void draw_progress(const run_state *st)
+{
+    const double *v = st->run->setting;
+    fprintf(stderr, "\r\033[Krun %d/%ld  f=%d reg=%g alpha=%g %s  iter %d/%d",
+            st->run->index + 1, st->n_runs, (int)v[P_FACTORS], v[P_REG], v[P_ALPHA],
+            confidence_names[(int)v[P_CONFIDENCE]], st->iteration, (int)v[P_ITERS]);
+    if (st->have_best)
+        fprintf(stderr, "  %.4f (best %.4f @%d)", st->last_value,
+                st->run->best.value[st->a->metric], st->run->best_iteration);
+    fflush(stderr);
+}
+
+static int on_iteration(int iteration, double seconds, double loss, const metrics_result *m,
+                        void *user)
+{
+    (void)seconds;
+    (void)loss;
+    run_state *st = user;
+    st->iteration = iteration;
+
+    /* Keep the best evaluation; count the evaluations since it. */
+    int stop = 0;
+    if (m != NULL) {
+        double v = m->value[st->a->metric];
+        st->last_value = v;
+        if (!st->have_best || v > st->run->best.value[st->a->metric]) {
+            st->run->best = *m;
+            st->run->best_iteration = iteration;
+            memcpy(st->best_X, st->X, st->x_len * sizeof *st->X);
+            memcpy(st->best_Y, st->Y, st->y_len * sizeof *st->Y);
+            st->have_best = 1;
+            st->since_best = 0;
+        } else {
+            stop = ++st->since_best >= st->a->patience;
+        }
+    }
+    if (st->o->verbosity > 0 && isatty(STDERR_FILENO)) draw_progress(st);
+    return stop;
+}
+
+/* The one line that closes a run (on a terminal it replaces the progress line). */
+static void report_run(const run_state *st)
+{
+    char name[64], setting[160];
+    const tune_run *r = st->run;
+    describe_setting(r->setting, setting, sizeof setting);
+    metrics_name(st->a->metric, st->a->k, name, sizeof name);
+    fprintf(stderr, "%srun %d/%ld  %s  %s %.4f at iteration %d of %d  %.2f s\n",
+            isatty(STDERR_FILENO) ? "\r\033[K" : "", r->index + 1, st->n_runs, setting, name,
+            r->best.value[st->a->metric], r->best_iteration, r->iterations, r->seconds);
+}
+
+/* Train run r of the grid, keeping the factors of its best evaluation. Evaluations during the
+ * run rank only the top K (unless the metric is auc); the best factors are then evaluated once
+ * more on full rankings, so the run reports every metric, auc included, at its best
+ * iteration. */
+static gpuals_status do_run(const cli_opts *o, const tune_args *a, const csr *train,
+                            const csr *test, long n_runs, tune_run *r, char *note, size_t len)
+{
+    gpuals_params p = o->params;
+    apply_setting(&p, r->setting);
+    size_t x_len = (size_t)train->rows * (size_t)p.factors;
+    size_t y_len = (size_t)train->cols * (size_t)p.factors;
+    float *buf = malloc((2 * (x_len + y_len) + 1) * sizeof *buf);
+    if (buf == NULL) return gpuals_fail(GPUALS_ERR_NOMEM, "no memory for %d factors", p.factors);
+    run_state st = {.a = a, .o = o, .run = r, .n_runs = n_runs, .X = buf, .Y = buf + x_len,
+                    .best_X = buf + x_len + y_len, .best_Y = buf + 2 * x_len + y_len,
+                    .x_len = x_len, .y_len = y_len};
+
+    /* Train with early stopping. */
+    metrics_track t = {train, test, a->k, a->eval_every, a->metric == METRIC_AUC};
+    metrics_fit_report rep;
+    gpuals_status s = metrics_fit(&t, &p, buf, buf + x_len, on_iteration, &st, &rep);
+
+    /* Every metric at the best iteration (0 iterations: the initial factors). */
+    if (s == GPUALS_OK && !st.have_best) {
+        memcpy(st.best_X, st.X, x_len * sizeof *buf);
+        memcpy(st.best_Y, st.Y, y_len * sizeof *buf);
+        r->best_iteration = rep.iterations;
+    }
+    if (s == GPUALS_OK)
+        s = metrics_evaluate(st.best_X, st.best_Y, p.factors, train, test, a->k, 1, &r->best);
+    free(buf);
+    if (s != GPUALS_OK) return s;
+    r->iterations = rep.iterations;
+    r->seconds = rep.seconds;
+    snprintf(note, len, "%s", rep.note);
+    if (o->verbosity > 0) report_run(&st);
+    return GPUALS_OK;
+}
+
+/* Sort: the metric, best first; equal values keep grid order. */
+static metric_id sort_metric;
+
+static int run_cmp(const void *x, const void *y)
+{
+    const tune_run *r = x, *s = y;
+    double a = r->best.value[sort_metric], b = s->best.value[sort_metric];
+    if (a != b) return a > b ? -1 : 1;
+    return (r->index > s->index) - (r->index < s->index);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Output                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Append s to the command line, quoted for a POSIX shell when it needs to be. */
+static void append_word(char *cmd, size_t len, const char *s)
+{
+    size_t n = strlen(cmd);
+    int plain = s[0] != '\0';
+    for (const char *c = s; *c != '\0'; c++)
+        plain &= (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                         "_./-=:,+@%", *c) != NULL);
+    if (plain) {
+        snprintf(cmd + n, len - n, " %s", s);
+        return;
+    }
+    snprintf(cmd + n, len - n, " '");
+    for (const char *c = s; *c != '\0'; c++) {
+        n = strlen(cmd);
+        snprintf(cmd + n, len - n, *c == '\'' ? "'\\''" : "%c", *c);
+    }
+    n = strlen(cmd);
+    snprintf(cmd + n, len - n, "'");
+}
+
+static void append_option(char *cmd, size_t len, const char *opt, const char *value)
+{
+    append_word(cmd, len, opt);
+    if (value != NULL) append_word(cmd, len, value);
+}
+
+/* The `gpu-als train` command line of run r: the data options and the training settings that
+ * differ from the defaults, the run's grid settings and --iters at its best iteration. */
+static void train_command(const cli_opts *o, const tune_run *r, char *cmd, size_t len)
+{
+    static const char *const formats[] = {"auto", "dat", "mlcsv", "udata", "delim", "mm"};
+    static const char *const solvers[] = {"cg", "cholesky"};
+    static const char *const devices[] = {"auto", "cpu", "gpu"};
+    gpuals_params dflt;
+    gpuals_params_default(&dflt);
+    const gpuals_params *p = &o->params;
+    char v[64];
+    snprintf(cmd, len, "gpu-als train");
+
+    /* Data. */
+    if (o->have_ratings) append_option(cmd, len, "--ratings", o->load.ratings_path);
+    if (o->load.titles_path != NULL) append_option(cmd, len, "--movies", o->load.titles_path);
+    if (o->load.format != GPUALS_FORMAT_AUTO)
+        append_option(cmd, len, "--format", formats[o->load.format]);
+    if (o->have_min_rating) {
+        snprintf(v, sizeof v, "%.10g", o->load.min_rating);
+        append_option(cmd, len, "--min-rating", v);
+    }
+    if (o->load.skip_bad_lines) append_option(cmd, len, "--skip-bad-lines", NULL);
+
+    /* The grid settings, with the best iteration. */
+    snprintf(v, sizeof v, "%d", (int)r->setting[P_FACTORS]);
+    append_option(cmd, len, "--factors", v);
+    snprintf(v, sizeof v, "%.10g", r->setting[P_REG]);
+    append_option(cmd, len, "--reg", v);
+    snprintf(v, sizeof v, "%.10g", r->setting[P_ALPHA]);
+    append_option(cmd, len, "--alpha", v);
+    append_option(cmd, len, "--confidence", confidence_names[(int)r->setting[P_CONFIDENCE]]);
+    snprintf(v, sizeof v, "%d", r->best_iteration);
+    append_option(cmd, len, "--iters", v);
+
+    /* Other training settings that are not the defaults. */
+    if (p->reg_scale == GPUALS_REG_FREQUENCY) append_option(cmd, len, "--reg-scale", "frequency");
+    if ((int)r->setting[P_CONFIDENCE] == GPUALS_CONF_LOG && p->eps != dflt.eps) {
+        snprintf(v, sizeof v, "%.10g", p->eps);
+        append_option(cmd, len, "--eps", v);
+    }
+    if (p->solver != dflt.solver) append_option(cmd, len, "--solver", solvers[p->solver]);
+    if (p->cg_steps != dflt.cg_steps) {
+        snprintf(v, sizeof v, "%d", p->cg_steps);
+        append_option(cmd, len, "--cg-steps", v);
+    }
+    if (p->seed != dflt.seed) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)p->seed);
+        append_option(cmd, len, "--seed", v);
+    }
+    if (p->dtype == GPUALS_DTYPE_FLOAT64) append_option(cmd, len, "--dtype", "float64");
+    if (p->device != GPUALS_DEVICE_AUTO) append_option(cmd, len, "--device", devices[p->device]);
+    if (p->threads != 0) {
+        snprintf(v, sizeof v, "%d", p->threads);
+        append_option(cmd, len, "--threads", v);
+    }
+    append_option(cmd, len, "--out", "best-model");
+}
+
+/* The column names of the table and the TSV. */
+static void metric_header(FILE *f, int k, const char *sep, int width)
+{
+    char name[64];
+    for (int m = 0; m < METRIC_COUNT; m++)
+        fprintf(f, "%s%*s", sep, width, metrics_name(m, k, name, sizeof name));
+}
+
+static int write_tsv(const char *path, const tune_run *runs, long n, int k)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        cli_note("cannot write %s", path);
+        return gpuals_status_exit_code(GPUALS_ERR_IO);
+    }
+    fputs("rank\tfactors\treg\talpha\tconfidence\titers\tbest_iteration\titerations_run"
+          "\tseconds",
+          f);
+    metric_header(f, k, "\t", 0);
+    fputc('\n', f);
+    for (long j = 0; j < n; j++) {
+        const tune_run *r = &runs[j];
+        fprintf(f, "%ld\t%d\t%.10g\t%.10g\t%s\t%d\t%d\t%d\t%.3f", j + 1, (int)r->setting[P_FACTORS],
+                r->setting[P_REG], r->setting[P_ALPHA],
+                confidence_names[(int)r->setting[P_CONFIDENCE]], (int)r->setting[P_ITERS],
+                r->best_iteration, r->iterations, r->seconds);
+        for (int m = 0; m < METRIC_COUNT; m++) fprintf(f, "\t%.6f", r->best.value[m]);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        cli_note("cannot write %s", path);
+        return gpuals_status_exit_code(GPUALS_ERR_IO);
+    }
+    return 0;
+}
+
+static void print_table(const tune_run *runs, long n, int k, const char *command)
+{
+    printf("%4s %7s %9s %9s %10s %5s %4s %8s", "rank", "factors", "reg", "alpha", "confidence",
+           "iters", "best", "seconds");
+    metric_header(stdout, k, " ", 21);
+    printf("\n");
+    for (long j = 0; j < n; j++) {
+        const tune_run *r = &runs[j];
+        printf("%4ld %7d %9.4g %9.4g %10s %5d %4d %8.2f", j + 1, (int)r->setting[P_FACTORS],
+               r->setting[P_REG], r->setting[P_ALPHA],
+               confidence_names[(int)r->setting[P_CONFIDENCE]], (int)r->setting[P_ITERS],
+               r->best_iteration, r->seconds);
+        for (int m = 0; m < METRIC_COUNT; m++) printf(" %21.6f", r->best.value[m]);
+        printf("\n");
+    }
+    printf("\nbest: %s\n", command);
+}
+
+static json_t *run_json(const tune_run *r, long rank, int k)
+{
+    char name[64];
+    json_t *j = json_object(), *metrics = json_object();
+    json_object_set_new(j, "rank", json_integer(rank));
+    json_object_set_new(j, "factors", json_integer((json_int_t)r->setting[P_FACTORS]));
+    json_object_set_new(j, "reg", json_real(r->setting[P_REG]));
+    json_object_set_new(j, "alpha", json_real(r->setting[P_ALPHA]));
+    json_object_set_new(j, "confidence",
+                        json_string(confidence_names[(int)r->setting[P_CONFIDENCE]]));
+    json_object_set_new(j, "iters", json_integer((json_int_t)r->setting[P_ITERS]));
+    json_object_set_new(j, "best_iteration", json_integer(r->best_iteration));
+    json_object_set_new(j, "iterations_run", json_integer(r->iterations));
+    json_object_set_new(j, "seconds", json_real(r->seconds));
+    json_object_set_new(j, "users_evaluated", json_integer(r->best.users));
+    for (int m = 0; m < METRIC_COUNT; m++)
+        json_object_set_new(metrics, metrics_name(m, k, name, sizeof name),
+                            json_real(r->best.value[m]));
+    json_object_set_new(j, "metrics", metrics);
+    return j;
+}
+
+static int print_json(const cli_opts *o, const tune_args *a, const tune_run *runs, long n,
+                      const char *command)
+{
+    char name[64];
+    json_t *doc = json_object(), *arr = json_array(), *split = json_object();
+    json_object_set_new(split, "kind", json_string(split_kind_name(a->split.kind)));
+    if (a->split.kind == SPLIT_RANDOM)
+        json_object_set_new(split, "test_fraction", json_real(a->split.test_fraction));
+    else
+        json_object_set_new(split, "leave_k", json_integer(a->split.leave_k));
+    json_object_set_new(split, "seed", json_integer((json_int_t)a->split.seed));
+    for (long j = 0; j < n; j++) json_array_append_new(arr, run_json(&runs[j], j + 1, a->k));
+
+    json_object_set_new(doc, "metric", json_string(metrics_name(a->metric, a->k, name,
+                                                                 sizeof name)));
+    json_object_set_new(doc, "eval_every", json_integer(a->eval_every));
+    json_object_set_new(doc, "patience", json_integer(a->patience));
+    json_object_set_new(doc, "split", split);
+    json_object_set_new(doc, "seed", json_integer((json_int_t)o->params.seed));
+    json_object_set_new(doc, "runs", arr);
+    json_object_set_new(doc, "best_command", json_string(command));
+    int rc = report_json_print(doc);
+    json_decref(doc);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Plot                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One panel per parameter with more than one value (or one panel over the run numbers when
+ * none varies): x = the parameter (confidence as categories), y = each run's best metric. */
+static int draw_grid(const char *path, const tune_args *a, const tune_run *runs, long n)
+{
+    char name[64], title[160];
+    metrics_name(a->metric, a->k, name, sizeof name);
+    double *xs = malloc((size_t)(P_COUNT + 1) * (size_t)n * sizeof *xs);
+    double *ys = malloc((size_t)n * sizeof *ys);
+    plot_series series[P_COUNT + 1];
+    plot_panel panels[P_COUNT + 1];
+    if (xs == NULL || ys == NULL) {
+        free(xs);
+        free(ys);
+        cli_note("out of memory for the plot");
+        return gpuals_status_exit_code(GPUALS_ERR_NOMEM);
+    }
+    for (long j = 0; j < n; j++) ys[j] = runs[j].best.value[a->metric];
+
+    /* A panel per varying parameter. */
+    int n_panels = 0;
+    for (int q = 0; q < P_COUNT; q++) {
+        if (a->n_values[q] < 2) continue;
+        double *x = xs + (size_t)n_panels * (size_t)n, lo = INFINITY, hi = 0;
+        for (long j = 0; j < n; j++) {
+            x[j] = runs[j].setting[q];
+            lo = fmin(lo, x[j]);
+            hi = fmax(hi, x[j]);
+        }
+        series[n_panels] = (plot_series){name, x, ys, (int)n};
+        panels[n_panels] = (plot_panel){.title = param_names[q], .xlabel = param_names[q],
+                                        .ylabel = name, .points_only = 1,
+                                        .series = &series[n_panels], .n_series = 1};
+        if (q == P_CONFIDENCE) {
+            panels[n_panels].xtics = confidence_names;
+            panels[n_panels].n_xtics = 3;
+        }
+        panels[n_panels].log_x = (q == P_REG || q == P_ALPHA) && lo > 0 && hi >= 10 * lo;
+        n_panels++;
+    }
+
+    /* Nothing varies: the runs in order. */
+    if (n_panels == 0) {
+        for (long j = 0; j < n; j++) xs[j] = runs[j].index + 1;
+        series[0] = (plot_series){name, xs, ys, (int)n};
+        panels[0] = (plot_panel){.title = "runs", .xlabel = "run", .ylabel = name,
+                                 .points_only = 1, .series = series, .n_series = 1};
+        n_panels = 1;
+    }
+    snprintf(title, sizeof title, "gpu-als tune: best %s of each run", name);
+    int rc = plot_svg(path, title, panels, n_panels);
+    free(xs);
+    free(ys);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The command                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Run every combination into runs (n of them, in grid order); 0 or an exit code. */
+static int run_grid(const cli_opts *o, const tune_args *a, const csr *train, const csr *test,
+                    tune_run *runs, long n)
+{
+    char note[256] = "";
+    for (long r = 0; r < n; r++) {
+        runs[r] = (tune_run){.index = (int)r};
+        grid_setting(a, r, runs[r].setting);
+        gpuals_status s = do_run(o, a, train, test, n, &runs[r], note, sizeof note);
+        if (s != GPUALS_OK) {
+            if (o->verbosity > 0 && isatty(STDERR_FILENO)) fputc('\n', stderr);
+            return cli_fail(s);
+        }
+        if (r == 0 && o->verbosity > 0 && note[0] != '\0') cli_note("%s", note);
+    }
+    return 0;
+}
+
+int cmd_tune(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_OPTIONS_GENERAL,
+        CLI_OPTIONS_DATA,
+        {"factors", required_argument, NULL, OPT_GRID_FACTORS},
+        {"reg", required_argument, NULL, OPT_GRID_REG},
+        {"alpha", required_argument, NULL, OPT_GRID_ALPHA},
+        {"confidence", required_argument, NULL, OPT_GRID_CONFIDENCE},
+        {"iters", required_argument, NULL, OPT_GRID_ITERS},
+        {"reg-scale", required_argument, NULL, CLI_OPT_REG_SCALE},
+        {"eps", required_argument, NULL, CLI_OPT_EPS},
+        {"solver", required_argument, NULL, CLI_OPT_SOLVER},
+        {"cg-steps", required_argument, NULL, CLI_OPT_CG_STEPS},
+        {"seed", required_argument, NULL, CLI_OPT_SEED},
+        {"dtype", required_argument, NULL, CLI_OPT_DTYPE},
+        {"split", required_argument, NULL, OPT_SPLIT},
+        {"test-fraction", required_argument, NULL, OPT_TEST_FRACTION},
+        {"leave-k", required_argument, NULL, OPT_LEAVE_K},
+        {"split-seed", required_argument, NULL, OPT_SPLIT_SEED},
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"patience", required_argument, NULL, OPT_PATIENCE},
+        {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"plot", required_argument, NULL, OPT_PLOT},
+        {0}};
+    cli_opts o;
+    tune_args a = {.metric = METRIC_IMPLICIT_PRECISION, .k = 10, .patience = 3,
+                   .eval_every = 1};
+    split_options_default(&a.split);
+    cli_opts_init(&o);
+    int rc = cli_parse("tune", argc, argv, longopts, &o, own_option, &a, print_help, NULL);
+    if (rc != 0) return rc < 0 ? 0 : rc;
+    if (a.plot_path != NULL && (rc = plot_check_gnuplot()) != 0) return rc;
+    grid_defaults(&a, &o.params);
+    long n = 1;
+    for (int q = 0; q < P_COUNT; q++) n *= a.n_values[q];
+    if (n > GRID_MAX_RUNS)
+        return cli_usage_error("tune", "the grid has %ld runs; at most %d", n, GRID_MAX_RUNS);
+
+    /* Load and split once. */
+    gpuals_data *d = NULL;
+    csr train = {0}, test = {0};
+    gpuals_status s = cli_load_data(&o, &d);
+    if (s == GPUALS_OK) s = split_csr(&d->ratings, &a.split, &train, &test);
+    gpuals_data_free(d);
+    if (s != GPUALS_OK) return cli_fail(s);
+    if (o.verbosity > 0)
+        cli_note("split %s (seed %llu): %lld train, %lld test entries; %ld runs",
+                 split_kind_name(a.split.kind), (unsigned long long)a.split.seed,
+                 (long long)train.nnz, (long long)test.nnz, n);
+
+    /* Run the grid and sort. */
+    tune_run *runs = calloc((size_t)n, sizeof *runs);
+    rc = runs == NULL ? cli_fail(gpuals_fail(GPUALS_ERR_NOMEM, "no memory for %ld runs", n))
+                      : run_grid(&o, &a, &train, &test, runs, n);
+    csr_free(&train);
+    csr_free(&test);
+    if (rc == 0) {
+        sort_metric = a.metric;
+        qsort(runs, (size_t)n, sizeof *runs, run_cmp);
+    }
+
+    /* Report. */
+    char command[4096];
+    if (rc == 0) train_command(&o, &runs[0], command, sizeof command);
+    if (rc == 0 && a.out_path != NULL) rc = write_tsv(a.out_path, runs, n, a.k);
+    if (rc == 0 && o.json) rc = print_json(&o, &a, runs, n, command);
+    if (rc == 0 && !o.json) print_table(runs, n, a.k, command);
+    if (rc == 0 && a.plot_path != NULL) rc = draw_grid(a.plot_path, &a, runs, n);
+    free(runs);
+    return rc;
+}

@@ -1,0 +1,970 @@
+/*
+ * model_io.c - a model as a directory of files: gpuals_model_save and gpuals_model_load.
+ *
+ * Layout of a model directory (format version 1):
+ *   meta.json          format name and version, gpu-als version, shapes, every training
+ *                      setting, the data summary, final loss, training seconds, the device, and
+ *                      for every other file its size and XXH64 checksum (hex)
+ *   user_factors.npy   float32 n_users x factors, C order
+ *   item_factors.npy   float32 n_items x factors, C order
+ *   indptr.npy         int64 n_users + 1   \  the training confidences as CSR:
+ *   indices.npy        int32 nnz            > scipy.sparse.csr_matrix((data, indices, indptr),
+ *   data.npy           float32 nnz         /  shape=(n_users, n_items)) rebuilds it
+ *   users.tsv          "index\tid" header, then one line per user
+ *   items.tsv          "index\tid\ttitle" header, then one line per item (empty: no title)
+ * In the .tsv files a backslash, tab, newline or carriage return inside an id or title is
+ * written as \\, \t, \n or \r.
+ *
+ * Saving writes everything into "<path>.tmp-<pid>", flushes it to disk, and only then renames
+ * it to path. A previous model directory at path is first renamed to "<path>.old-<pid>" and
+ * removed after the new one is in place (or renamed back if that fails); anything at path that
+ * is neither a model directory nor an empty directory is left alone and the save fails. Any
+ * failure removes the temporary directory, so a half-written model never appears at path.
+ *
+ * Loading checks, for each file in turn: its size against meta.json (a truncated file), its
+ * structure (npy header, tsv fields), its shape against meta.json, then its checksum. Every
+ * message names the file at fault. Factors, ids, titles and the training matrix come back
+ * bit-identical, so every query answers exactly as before saving.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <xxhash.h>
+
+#include "model.h"
+#include "npy.h"
+#include "status.h"
+
+#define MODEL_FORMAT "gpu-als model"
+#define MODEL_FORMAT_VERSION 1
+
+enum { F_USER_FACTORS, F_ITEM_FACTORS, F_INDPTR, F_INDICES, F_DATA, F_USERS, F_ITEMS, N_FILES };
+
+static const char *const file_names[N_FILES] = {
+    "user_factors.npy", "item_factors.npy", "indptr.npy", "indices.npy",
+    "data.npy",         "users.tsv",        "items.tsv",
+};
+
+typedef struct {
+    uint64_t bytes;
+    uint64_t xxh;
+} file_sum;
+
+/* Names of the enumerated settings, indexed by their values. */
+static const char *const reg_scale_names[] = {"none", "frequency"};
+static const char *const confidence_names[] = {"implicit", "hu", "log"};
+static const char *const solver_names[] = {"cg", "cholesky"};
+static const char *const dtype_names[] = {"float32", "float64"};
+static const char *const device_names[] = {"auto", "cpu", "gpu"};
+#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small helpers: paths, growing text, files, directories                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* dir + "/" + name into a new string (NULL when out of memory). */
+static char *join_path(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+/* path + suffix + pid into a new string. */
+static char *sibling_path(const char *path, const char *suffix)
+{
+    char pid[32];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    size_t a = strlen(path), b = strlen(suffix), c = strlen(pid);
+    char *p = malloc(a + b + c + 1);
+    if (!p) return NULL;
+    memcpy(p, path, a);
+    memcpy(p + a, suffix, b);
+    memcpy(p + a + b, pid, c + 1);
+    return p;
+}
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int failed;
+} text_buf;
+
+static void text_reserve(text_buf *t, size_t more)
+{
+    if (t->failed || t->len + more + 1 <= t->cap) return;
+    size_t cap = t->cap ? t->cap : 4096;
+    while (cap < t->len + more + 1) cap *= 2;
+    char *p = realloc(t->p, cap);
+    if (!p) {
+        t->failed = 1;
+        return;
+    }
+    t->p = p;
+    t->cap = cap;
+}
+
+static void text_add(text_buf *t, const char *s, size_t n)
+{
+    text_reserve(t, n);
+    if (t->failed) return;
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+/* Append s with backslash, tab, newline and carriage return escaped. */
+static void text_add_escaped(text_buf *t, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\': text_add(t, "\\\\", 2); break;
+        case '\t': text_add(t, "\\t", 2); break;
+        case '\n': text_add(t, "\\n", 2); break;
+        case '\r': text_add(t, "\\r", 2); break;
+        default: text_add(t, s, 1); break;
+        }
+    }
+}
+
+static void text_add_index(text_buf *t, int64_t k)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%" PRId64, k);
+    text_add(t, num, (size_t)n);
+}
+
+/* Write len bytes to path (created or truncated) and flush them to disk. */
+static gpuals_status write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return gpuals_fail(GPUALS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    int ok = (len == 0 || fwrite(data, 1, len, f) == len) && fflush(f) == 0 &&
+             fsync(fileno(f)) == 0;
+    int e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    if (!ok) return gpuals_fail(GPUALS_ERR_IO, "%s: write failed: %s", path, strerror(e));
+    return GPUALS_OK;
+}
+
+/* Flush a directory's entries to disk (best effort: some file systems refuse). */
+static void sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    fsync(fd);
+    close(fd);
+}
+
+/* Remove the plain files in dir, then dir itself; 0 on success, else -1 with errno set. Never
+ * descends into subdirectories (a directory holding one is not removed). */
+static int remove_flat_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int err = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char *p = join_path(dir, e->d_name);
+        if (!p || unlink(p) != 0) err = p ? errno : ENOMEM;
+        free(p);
+    }
+    closedir(d);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return rmdir(dir);
+}
+
+/* 1 when dir is a directory holding meta.json or nothing at all. */
+static int replaceable_dir(const char *dir)
+{
+    char *meta = join_path(dir, "meta.json");
+    struct stat st;
+    int is_model = meta && stat(meta, &st) == 0 && S_ISREG(st.st_mode);
+    free(meta);
+    if (is_model) return 1;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int empty = 1;
+    struct dirent *e;
+    while (empty && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
+    closedir(d);
+    return empty;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Saving                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One .npy file of the model into dir, recording its size and checksum. */
+static gpuals_status save_npy(const char *dir, int which, npy_dtype t, int ndim,
+                              int64_t d0, int64_t d1, const void *data, file_sum *sums)
+{
+    char *path = join_path(dir, file_names[which]);
+    if (!path) return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    int64_t shape[2] = {d0, d1};
+    gpuals_status s = npy_write(path, t, ndim, shape, data, &sums[which].xxh,
+                                &sums[which].bytes);
+    free(path);
+    return s;
+}
+
+/* users.tsv or items.tsv: index, raw id and (items) title per line. */
+static gpuals_status save_tsv(const gpuals_model *m, const char *dir, int which,
+                              file_sum *sums)
+{
+    /* Build the text. */
+    int items = which == F_ITEMS;
+    int64_t n = items ? m->n_items : m->n_users;
+    text_buf t = {NULL, 0, 0, 0};
+    text_add(&t, items ? "index\tid\ttitle\n" : "index\tid\n", items ? 15 : 9);
+    for (int64_t k = 0; k < n; k++) {
+        text_add_index(&t, k);
+        text_add(&t, "\t", 1);
+        text_add_escaped(&t, items ? gpuals_model_item_id(m, k) : gpuals_model_user_id(m, k));
+        if (items) {
+            text_add(&t, "\t", 1);
+            text_add_escaped(&t, gpuals_model_item_title(m, k));
+        }
+        text_add(&t, "\n", 1);
+    }
+    if (t.failed) {
+        free(t.p);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory for %s",
+                           file_names[which]);
+    }
+
+    /* Checksum and write it. */
+    sums[which].bytes = t.len;
+    sums[which].xxh = XXH64(t.p, t.len, 0);
+    char *path = join_path(dir, file_names[which]);
+    gpuals_status s = path ? write_file(path, t.p, t.len)
+                           : gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    free(path);
+    free(t.p);
+    return s;
+}
+
+/* A uint64 as a JSON integer when it fits json_int_t, else as a decimal string. */
+static json_t *json_u64(uint64_t v)
+{
+    if (v <= (uint64_t)INT64_MAX) return json_integer((json_int_t)v);
+    char num[32];
+    snprintf(num, sizeof num, "%" PRIu64, v);
+    return json_string(num);
+}
+
+static const char *enum_name(const char *const *names, int count, int v)
+{
+    return (v >= 0 && v < count) ? names[v] : "?";
+}
+
+static json_t *params_json(const gpuals_params *p)
+{
+    return json_pack("{s:i, s:f, s:s, s:f, s:s, s:f, s:i, s:s, s:i, s:o, s:i, s:s, s:b, s:s}",
+                     "factors", p->factors, "reg", p->reg, "reg_scale",
+                     enum_name(reg_scale_names, COUNT_OF(reg_scale_names), p->reg_scale),
+                     "alpha", p->alpha, "confidence",
+                     enum_name(confidence_names, COUNT_OF(confidence_names), p->confidence),
+                     "eps", p->eps, "iters", p->iters, "solver",
+                     enum_name(solver_names, COUNT_OF(solver_names), p->solver), "cg_steps",
+                     p->cg_steps, "seed", json_u64(p->seed), "threads", p->threads, "dtype",
+                     enum_name(dtype_names, COUNT_OF(dtype_names), p->dtype), "compute_loss",
+                     p->compute_loss != 0, "device",
+                     enum_name(device_names, COUNT_OF(device_names), p->device));
+}
+
+static json_t *summary_json(const gpuals_summary *s)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "raw_lines",
+                     (json_int_t)s->raw_lines, "kept_lines", (json_int_t)s->kept_lines,
+                     "bad_lines", (json_int_t)s->bad_lines, "filtered_lines",
+                     (json_int_t)s->filtered_lines, "zero_lines", (json_int_t)s->zero_lines,
+                     "duplicates", (json_int_t)s->duplicates, "users", (json_int_t)s->users,
+                     "items", (json_int_t)s->items, "stored", (json_int_t)s->stored,
+                     "first_bad_line", (json_int_t)s->first_bad_line);
+}
+
+static json_t *files_json(const file_sum *sums)
+{
+    json_t *files = json_object();
+    for (int k = 0; files && k < N_FILES; k++) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016" PRIx64, sums[k].xxh);
+        json_t *entry = json_pack("{s:I, s:s}", "bytes", (json_int_t)sums[k].bytes, "xxh64",
+                                  hex);
+        if (!entry || json_object_set_new(files, file_names[k], entry) != 0) {
+            json_decref(files);
+            return NULL;
+        }
+    }
+    return files;
+}
+
+/* meta.json, written last: it records the checksums of the other files. */
+static gpuals_status save_meta(const gpuals_model *m, const char *dir, const file_sum *sums)
+{
+    /* Build the document (json_pack steals the "o" references, also on failure). */
+    json_t *loss = isfinite(m->final_loss) ? json_real(m->final_loss) : json_null();
+    json_t *root = json_pack(
+        "{s:s, s:i, s:s, s:{s:I, s:I, s:i, s:I}, s:o, s:o, s:b, s:o, s:f, s:s, s:s, s:o}",
+        "format", MODEL_FORMAT, "format_version", MODEL_FORMAT_VERSION, "gpuals_version",
+        GPUALS_VERSION, "shape", "users", (json_int_t)m->n_users, "items",
+        (json_int_t)m->n_items, "factors", m->factors, "nnz", (json_int_t)m->conf.nnz,
+        "params", params_json(&m->params), "summary", summary_json(&m->summary),
+        "has_titles", m->titles != NULL, "final_loss", loss, "train_seconds",
+        m->train_seconds, "device_used",
+        enum_name(device_names, COUNT_OF(device_names), m->device_used), "device_note",
+        m->device_note, "files", files_json(sums));
+    if (!root)
+        return gpuals_fail(GPUALS_ERR_NOMEM, "model save: cannot build meta.json (out of "
+                           "memory, or a setting that is not finite or not UTF-8)");
+
+    /* Write it with full double precision. */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    if (!text) return gpuals_fail(GPUALS_ERR_NOMEM, "model save: cannot format meta.json");
+    size_t len = strlen(text);
+    text[len] = '\n';
+    char *path = join_path(dir, "meta.json");
+    gpuals_status s = path ? write_file(path, text, len + 1)
+                           : gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    free(path);
+    free(text);
+    return s;
+}
+
+/* Every file of the model into the (new, empty) directory dir. */
+static gpuals_status save_files(const gpuals_model *m, const char *dir)
+{
+    file_sum sums[N_FILES];
+    memset(sums, 0, sizeof sums);
+    const csr *c = &m->conf;
+    GPUALS_TRY(save_npy(dir, F_USER_FACTORS, NPY_FLOAT32, 2, m->n_users, m->factors, m->X,
+                        sums));
+    GPUALS_TRY(save_npy(dir, F_ITEM_FACTORS, NPY_FLOAT32, 2, m->n_items, m->factors, m->Y,
+                        sums));
+    GPUALS_TRY(save_npy(dir, F_INDPTR, NPY_INT64, 1, c->rows + 1, 0, c->indptr, sums));
+    GPUALS_TRY(save_npy(dir, F_INDICES, NPY_INT32, 1, c->nnz, 0, c->indices, sums));
+    GPUALS_TRY(save_npy(dir, F_DATA, NPY_FLOAT32, 1, c->nnz, 0, c->data, sums));
+    GPUALS_TRY(save_tsv(m, dir, F_USERS, sums));
+    GPUALS_TRY(save_tsv(m, dir, F_ITEMS, sums));
+    GPUALS_TRY(save_meta(m, dir, sums));
+    sync_dir(dir);
+    return GPUALS_OK;
+}
+
+/* Put the finished directory tmp at target, replacing a previous model there. */
+static gpuals_status install_dir(const char *tmp, const char *target)
+{
+    /* Nothing there yet: one rename. */
+    struct stat st;
+    if (lstat(target, &st) != 0) {
+        if (errno != ENOENT)
+            return gpuals_fail(GPUALS_ERR_IO, "%s: %s", target, strerror(errno));
+        if (rename(tmp, target) != 0)
+            return gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, target,
+                               strerror(errno));
+        return GPUALS_OK;
+    }
+
+    /* Something there: only a previous model (or an empty directory) may be replaced. */
+    if (!S_ISDIR(st.st_mode) || !replaceable_dir(target))
+        return gpuals_fail(GPUALS_ERR_IO, "%s exists and is not a gpu-als model directory; "
+                           "not replacing it", target);
+    char *old = sibling_path(target, ".old-");
+    if (!old) return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    gpuals_status s = GPUALS_OK;
+    if (rename(target, old) != 0) {
+        s = gpuals_fail(GPUALS_ERR_IO, "cannot move the previous model %s aside: %s", target,
+                        strerror(errno));
+    } else if (rename(tmp, target) != 0) {
+        int e = errno;
+        if (rename(old, target) == 0)
+            s = gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, target,
+                            strerror(e));
+        else
+            s = gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s; the previous model "
+                            "is now at %s", tmp, target, strerror(e), old);
+    } else if (remove_flat_dir(old) != 0) {
+        s = gpuals_fail(GPUALS_ERR_IO, "the model was saved to %s, but the previous model, "
+                        "moved to %s, could not be removed: %s", target, old, strerror(errno));
+    }
+    free(old);
+    return s;
+}
+
+/* The directory that holds path (for syncing the rename), into a new string. */
+static char *parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
+{
+    /* Check the arguments and the model. */
+    if (!m || !path || !path[0])
+        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_model_save: NULL model or empty path");
+    if (!m->conf.indptr || m->conf.rows != m->n_users || m->conf.cols != m->n_items)
+        return gpuals_fail(GPUALS_ERR_INTERNAL, "gpuals_model_save: the model's training "
+                           "matrix does not match its %lld users x %lld items",
+                           (long long)m->n_users, (long long)m->n_items);
+
+    /* The target without trailing slashes, and the temporary sibling. */
+    char *target = strdup(path);
+    if (!target) return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    size_t len = strlen(target);
+    while (len > 1 && target[len - 1] == '/') target[--len] = '\0';
+    char *tmp = sibling_path(target, ".tmp-");
+    if (!tmp) {
+        free(target);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    }
+
+    /* A leftover temporary directory of this pid is ours to clear; then write and install. */
+    struct stat st;
+    if (lstat(tmp, &st) == 0 && S_ISDIR(st.st_mode)) remove_flat_dir(tmp);
+    gpuals_status s = GPUALS_OK;
+    if (mkdir(tmp, 0777) != 0)
+        s = gpuals_fail(GPUALS_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    if (s == GPUALS_OK) {
+        s = save_files(m, tmp);
+        if (s == GPUALS_OK) s = install_dir(tmp, target);
+        if (s != GPUALS_OK && lstat(tmp, &st) == 0) remove_flat_dir(tmp);
+    }
+
+    /* Make the renames durable. */
+    if (s == GPUALS_OK) {
+        char *parent = parent_dir(target);
+        if (parent) sync_dir(parent);
+        free(parent);
+    }
+    free(tmp);
+    free(target);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loading: meta.json                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *path; /* of meta.json, for messages */
+    int64_t n_users, n_items, nnz;
+    int factors;
+    int has_titles;
+    file_sum sums[N_FILES];
+} meta_info;
+
+static gpuals_status bad_field(const char *where, const char *obj, const char *key,
+                               const char *expected)
+{
+    return gpuals_fail(GPUALS_ERR_PARSE, "%s: %s%s%s: expected %s", where, obj ? obj : "",
+                       obj ? "." : "", key, expected);
+}
+
+static gpuals_status get_int(json_t *o, const char *obj, const char *key, const char *where,
+                             int64_t lo, int64_t hi, int64_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        char range[80];
+        snprintf(range, sizeof range, "an integer in %" PRId64 "..%" PRId64, lo, hi);
+        return bad_field(where, obj, key, range);
+    }
+    *out = json_integer_value(v);
+    return GPUALS_OK;
+}
+
+static gpuals_status get_int32(json_t *o, const char *obj, const char *key, const char *where,
+                               int lo, int *out)
+{
+    int64_t v = 0;
+    GPUALS_TRY(get_int(o, obj, key, where, lo, INT32_MAX, &v));
+    *out = (int)v;
+    return GPUALS_OK;
+}
+
+static gpuals_status get_real(json_t *o, const char *obj, const char *key, const char *where,
+                              double *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v)) return bad_field(where, obj, key, "a number");
+    *out = json_number_value(v);
+    return GPUALS_OK;
+}
+
+static gpuals_status get_bool(json_t *o, const char *obj, const char *key, const char *where,
+                              int *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_boolean(v)) return bad_field(where, obj, key, "true or false");
+    *out = json_is_true(v);
+    return GPUALS_OK;
+}
+
+static gpuals_status get_enum(json_t *o, const char *obj, const char *key, const char *where,
+                              const char *const *names, int count, int *out)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    for (int k = 0; s && k < count; k++) {
+        if (strcmp(s, names[k]) == 0) {
+            *out = k;
+            return GPUALS_OK;
+        }
+    }
+    char expected[128] = "one of";
+    for (int k = 0; k < count; k++) {
+        size_t used = strlen(expected);
+        snprintf(expected + used, sizeof expected - used, "%s %s", k ? "," : "", names[k]);
+    }
+    return bad_field(where, obj, key, expected);
+}
+
+/* The seed: a JSON integer, or a decimal string for values above INT64_MAX. */
+static gpuals_status get_seed(json_t *o, const char *where, uint64_t *out)
+{
+    json_t *v = json_object_get(o, "seed");
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = (uint64_t)json_integer_value(v);
+        return GPUALS_OK;
+    }
+    const char *s = json_string_value(v);
+    if (s && s[0] >= '0' && s[0] <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (*end == '\0' && errno == 0) {
+            *out = x;
+            return GPUALS_OK;
+        }
+    }
+    return bad_field(where, "params", "seed", "a non-negative 64-bit integer");
+}
+
+static gpuals_status read_params(json_t *root, const char *where, gpuals_params *p)
+{
+    json_t *o = json_object_get(root, "params");
+    if (!json_is_object(o)) return bad_field(where, NULL, "params", "an object");
+    int v = 0;
+    memset(p, 0, sizeof *p);
+    GPUALS_TRY(get_int32(o, "params", "factors", where, 1, &p->factors));
+    GPUALS_TRY(get_real(o, "params", "reg", where, &p->reg));
+    GPUALS_TRY(get_enum(o, "params", "reg_scale", where, reg_scale_names,
+                        COUNT_OF(reg_scale_names), &v));
+    p->reg_scale = (gpuals_reg_scale)v;
+    GPUALS_TRY(get_real(o, "params", "alpha", where, &p->alpha));
+    GPUALS_TRY(get_enum(o, "params", "confidence", where, confidence_names,
+                        COUNT_OF(confidence_names), &v));
+    p->confidence = (gpuals_confidence)v;
+    GPUALS_TRY(get_real(o, "params", "eps", where, &p->eps));
+    GPUALS_TRY(get_int32(o, "params", "iters", where, 0, &p->iters));
+    GPUALS_TRY(get_enum(o, "params", "solver", where, solver_names, COUNT_OF(solver_names),
+                        &v));
+    p->solver = (gpuals_solver)v;
+    GPUALS_TRY(get_int32(o, "params", "cg_steps", where, 0, &p->cg_steps));
+    GPUALS_TRY(get_seed(o, where, &p->seed));
+    GPUALS_TRY(get_int32(o, "params", "threads", where, 0, &p->threads));
+    GPUALS_TRY(get_enum(o, "params", "dtype", where, dtype_names, COUNT_OF(dtype_names), &v));
+    p->dtype = (gpuals_dtype)v;
+    GPUALS_TRY(get_bool(o, "params", "compute_loss", where, &p->compute_loss));
+    GPUALS_TRY(get_enum(o, "params", "device", where, device_names, COUNT_OF(device_names),
+                        &v));
+    p->device = (gpuals_device)v;
+    return GPUALS_OK;
+}
+
+static gpuals_status read_summary(json_t *root, const char *where, gpuals_summary *s)
+{
+    json_t *o = json_object_get(root, "summary");
+    if (!json_is_object(o)) return bad_field(where, NULL, "summary", "an object");
+    struct {
+        const char *key;
+        int64_t *field;
+    } fields[] = {
+        {"raw_lines", &s->raw_lines},   {"kept_lines", &s->kept_lines},
+        {"bad_lines", &s->bad_lines},   {"filtered_lines", &s->filtered_lines},
+        {"zero_lines", &s->zero_lines}, {"duplicates", &s->duplicates},
+        {"users", &s->users},           {"items", &s->items},
+        {"stored", &s->stored},         {"first_bad_line", &s->first_bad_line},
+    };
+    for (int k = 0; k < COUNT_OF(fields); k++)
+        GPUALS_TRY(get_int(o, "summary", fields[k].key, where, 0, INT64_MAX, fields[k].field));
+    return GPUALS_OK;
+}
+
+static gpuals_status read_files(json_t *root, const char *where, file_sum *sums)
+{
+    json_t *files = json_object_get(root, "files");
+    if (!json_is_object(files)) return bad_field(where, NULL, "files", "an object");
+    for (int k = 0; k < N_FILES; k++) {
+        json_t *e = json_object_get(files, file_names[k]);
+        if (!json_is_object(e)) return bad_field(where, "files", file_names[k], "an object");
+        int64_t bytes = 0;
+        GPUALS_TRY(get_int(e, file_names[k], "bytes", where, 0, INT64_MAX, &bytes));
+        sums[k].bytes = (uint64_t)bytes;
+        const char *hex = json_string_value(json_object_get(e, "xxh64"));
+        char *end = NULL;
+        if (hex && strlen(hex) == 16) sums[k].xxh = strtoull(hex, &end, 16);
+        if (!end || *end != '\0')
+            return bad_field(where, file_names[k], "xxh64", "16 hexadecimal digits");
+    }
+    return GPUALS_OK;
+}
+
+/* The identity of the file and its shapes. */
+static gpuals_status read_header(json_t *root, meta_info *mi)
+{
+    const char *where = mi->path;
+    const char *format = json_string_value(json_object_get(root, "format"));
+    if (!format || strcmp(format, MODEL_FORMAT) != 0)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: not a gpu-als model (format is not \"%s\")",
+                           where, MODEL_FORMAT);
+    int64_t version = 0;
+    GPUALS_TRY(get_int(root, NULL, "format_version", where, 0, INT32_MAX, &version));
+    if (version != MODEL_FORMAT_VERSION)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: model format version %lld; this gpu-als "
+                           "reads version %d", where, (long long)version, MODEL_FORMAT_VERSION);
+    json_t *shape = json_object_get(root, "shape");
+    if (!json_is_object(shape)) return bad_field(where, NULL, "shape", "an object");
+    GPUALS_TRY(get_int(shape, "shape", "users", where, 0, INT64_MAX - 1, &mi->n_users));
+    GPUALS_TRY(get_int(shape, "shape", "items", where, 0, (int64_t)INT32_MAX + 1,
+                       &mi->n_items));
+    GPUALS_TRY(get_int32(shape, "shape", "factors", where, 1, &mi->factors));
+    GPUALS_TRY(get_int(shape, "shape", "nnz", where, 0, INT64_MAX, &mi->nnz));
+    return get_bool(root, NULL, "has_titles", where, &mi->has_titles);
+}
+
+/* Read meta.json of dir into mi and a new, sized model *out. */
+static gpuals_status load_meta(const char *dir, meta_info *mi, gpuals_model **out)
+{
+    /* Parse the document. */
+    json_error_t err;
+    json_t *root = json_load_file(mi->path, JSON_REJECT_DUPLICATES, &err);
+    if (!root) {
+        struct stat st;
+        if (stat(mi->path, &st) != 0)
+            return gpuals_fail(GPUALS_ERR_IO, "%s: not a gpu-als model directory: %s: %s", dir,
+                               mi->path, strerror(errno));
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%d: %s", mi->path, err.line, err.text);
+    }
+
+    /* Header, settings, summary, file table, training record. */
+    gpuals_params p;
+    gpuals_summary summary;
+    memset(&summary, 0, sizeof summary);
+    double loss = NAN, seconds = 0.0;
+    int device = GPUALS_DEVICE_CPU;
+    gpuals_status s = read_header(root, mi);
+    if (s == GPUALS_OK) s = read_params(root, mi->path, &p);
+    if (s == GPUALS_OK && p.factors != mi->factors)
+        s = gpuals_fail(GPUALS_ERR_MISMATCH, "%s: params.factors %d but shape.factors %d",
+                        mi->path, p.factors, mi->factors);
+    if (s == GPUALS_OK) s = read_summary(root, mi->path, &summary);
+    if (s == GPUALS_OK) s = read_files(root, mi->path, mi->sums);
+    if (s == GPUALS_OK && !json_is_null(json_object_get(root, "final_loss")))
+        s = get_real(root, NULL, "final_loss", mi->path, &loss);
+    if (s == GPUALS_OK) s = get_real(root, NULL, "train_seconds", mi->path, &seconds);
+    if (s == GPUALS_OK)
+        s = get_enum(root, NULL, "device_used", mi->path, device_names,
+                     COUNT_OF(device_names), &device);
+    json_decref(root);
+    if (s != GPUALS_OK) return s;
+
+    /* The model, sized from the shapes. */
+    GPUALS_TRY(model_alloc(mi->n_users, mi->n_items, &p, out));
+    (*out)->summary = summary;
+    (*out)->final_loss = loss;
+    (*out)->train_seconds = seconds;
+    (*out)->device_used = (gpuals_device)device;
+    return GPUALS_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loading: the data files                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The size of path against meta.json's record. */
+static gpuals_status check_size(const char *path, uint64_t want)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return gpuals_fail(GPUALS_ERR_IO, "%s: not a regular file", path);
+    if ((uint64_t)st.st_size != want)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %lld bytes, but meta.json records %llu "
+                           "(truncated or replaced)", path, (long long)st.st_size,
+                           (unsigned long long)want);
+    return GPUALS_OK;
+}
+
+static gpuals_status check_sum(const char *path, uint64_t got, uint64_t want)
+{
+    if (got != want)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: checksum %016" PRIx64 " differs from "
+                           "%016" PRIx64 " in meta.json: the file changed after it was saved",
+                           path, got, want);
+    return GPUALS_OK;
+}
+
+/* One .npy file of dir: size, header, shape (d0, and d1 when ndim is 2), checksum. *data
+ * receives the elements (malloc'ed). */
+static gpuals_status load_npy(const char *dir, const meta_info *mi, int which, npy_dtype t,
+                              int ndim, int64_t d0, int64_t d1, void **data)
+{
+    *data = NULL;
+    char *path = join_path(dir, file_names[which]);
+    if (!path) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
+    int64_t shape[2] = {0, 0};
+    uint64_t xxh = 0;
+    gpuals_status s = check_size(path, mi->sums[which].bytes);
+    if (s == GPUALS_OK) s = npy_read(path, t, ndim, shape, data, &xxh);
+    if (s == GPUALS_OK && (shape[0] != d0 || (ndim == 2 && shape[1] != d1))) {
+        if (ndim == 2)
+            s = gpuals_fail(GPUALS_ERR_MISMATCH, "%s: shape (%lld, %lld), but %s says "
+                            "(%lld, %lld)", path, (long long)shape[0], (long long)shape[1],
+                            mi->path, (long long)d0, (long long)d1);
+        else
+            s = gpuals_fail(GPUALS_ERR_MISMATCH, "%s: shape (%lld,), but %s says (%lld,)",
+                            path, (long long)shape[0], mi->path, (long long)d0);
+    }
+    if (s == GPUALS_OK) s = check_sum(path, xxh, mi->sums[which].xxh);
+    if (s != GPUALS_OK) {
+        free(*data);
+        *data = NULL;
+    }
+    free(path);
+    return s;
+}
+
+/* Undo text_add_escaped on field[0..len) in place; returns the new length, or -1 on an
+ * unknown escape. */
+static ptrdiff_t unescape(char *field, size_t len)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < len; r++) {
+        if (field[r] != '\\') {
+            field[w++] = field[r];
+            continue;
+        }
+        if (++r >= len) return -1;
+        switch (field[r]) {
+        case '\\': field[w++] = '\\'; break;
+        case 't': field[w++] = '\t'; break;
+        case 'n': field[w++] = '\n'; break;
+        case 'r': field[w++] = '\r'; break;
+        default: return -1;
+        }
+    }
+    field[w] = '\0';
+    return (ptrdiff_t)w;
+}
+
+/* Split line[0..len) at tabs into at most cap fields (NUL-terminated in place); returns the
+ * number of fields, or cap + 1 when there are more. */
+static int split_tabs(char *line, size_t len, char **fields, size_t *lens, int cap)
+{
+    int n = 0;
+    size_t start = 0;
+    for (size_t k = 0; k <= len; k++) {
+        if (k < len && line[k] != '\t') continue;
+        if (n == cap) return cap + 1;
+        fields[n] = line + start;
+        lens[n] = k - start;
+        line[k] = '\0';
+        n++;
+        start = k + 1;
+    }
+    return n;
+}
+
+/* One data line of users.tsv / items.tsv (k is its index). */
+static gpuals_status parse_tsv_line(gpuals_model *m, const char *path, int64_t k, char *line,
+                                    size_t len, int items, int has_titles)
+{
+    /* Fields: index, id and (items) title. */
+    char *f[3];
+    size_t fl[3];
+    int want = items ? 3 : 2;
+    long long lineno = (long long)k + 2;
+    if (split_tabs(line, len, f, fl, want) != want)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected %d tab-separated fields", path,
+                           lineno, want);
+    char *end;
+    errno = 0;
+    long long idx = strtoll(f[0], &end, 10);
+    if (fl[0] == 0 || *end != '\0' || errno != 0 || idx != (long long)k)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: index \"%s\", expected %lld", path,
+                           lineno, f[0], (long long)k);
+
+    /* The raw id: new, and given the next index. */
+    ptrdiff_t idlen = unescape(f[1], fl[1]);
+    if (idlen < 0)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: bad escape in the id", path, lineno);
+    int added = 0;
+    int64_t at = idmap_intern(items ? m->items : m->users, f[1], (size_t)idlen, &added);
+    if (at < 0) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory for ids");
+    if (!added || at != k)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: id \"%s\" repeats an earlier line", path,
+                           lineno, f[1]);
+    if (!items) return GPUALS_OK;
+
+    /* The title: empty means none. */
+    ptrdiff_t tlen = unescape(f[2], fl[2]);
+    if (tlen < 0)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: bad escape in the title", path, lineno);
+    if (tlen == 0) return GPUALS_OK;
+    if (!has_titles)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s:%lld: a title, but meta.json says the model "
+                           "has none", path, lineno);
+    m->titles[k] = strndup(f[2], (size_t)tlen);
+    if (!m->titles[k]) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
+    return GPUALS_OK;
+}
+
+/* Parse the whole text of users.tsv / items.tsv (NUL-terminated, len bytes). */
+static gpuals_status parse_tsv(gpuals_model *m, const char *path, char *text, size_t len,
+                               int items, int has_titles)
+{
+    const char *header = items ? "index\tid\ttitle\n" : "index\tid\n";
+    size_t hlen = strlen(header);
+    if (len < hlen || memcmp(text, header, hlen) != 0)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:1: expected the header \"%s\"", path,
+                           items ? "index<TAB>id<TAB>title" : "index<TAB>id");
+    int64_t n = items ? m->n_items : m->n_users;
+    size_t at = hlen;
+    for (int64_t k = 0; k < n; k++) {
+        char *nl = at < len ? memchr(text + at, '\n', len - at) : NULL;
+        if (!nl)
+            return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %lld lines, but meta.json says %lld",
+                               path, (long long)k, (long long)n);
+        size_t line_len = (size_t)(nl - (text + at));
+        GPUALS_TRY(parse_tsv_line(m, path, k, text + at, line_len, items, has_titles));
+        at += line_len + 1;
+    }
+    if (at != len)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: more lines than the %lld meta.json says",
+                           path, (long long)n);
+    return GPUALS_OK;
+}
+
+/* users.tsv or items.tsv of dir: size, checksum, then every line. */
+static gpuals_status load_tsv(gpuals_model *m, const char *dir, const meta_info *mi,
+                              int which)
+{
+    /* Read the whole file after checking its size. */
+    char *path = join_path(dir, file_names[which]);
+    if (!path) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
+    uint64_t want = mi->sums[which].bytes;
+    gpuals_status s = check_size(path, want);
+    char *text = NULL;
+    if (s == GPUALS_OK && !(text = malloc((size_t)want + 1)))
+        s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", path);
+    if (s == GPUALS_OK) {
+        FILE *f = fopen(path, "rb");
+        if (!f || fread(text, 1, (size_t)want, f) != (size_t)want)
+            s = gpuals_fail(GPUALS_ERR_IO, "%s: read failed", path);
+        if (f) fclose(f);
+    }
+
+    /* Checksum, then parse. */
+    if (s == GPUALS_OK) {
+        text[want] = '\0';
+        s = check_sum(path, XXH64(text, (size_t)want, 0), mi->sums[which].xxh);
+    }
+    if (s == GPUALS_OK)
+        s = parse_tsv(m, path, text, (size_t)want, which == F_ITEMS, mi->has_titles);
+    free(text);
+    free(path);
+    return s;
+}
+
+/* All data files of dir into m. */
+static gpuals_status load_files(gpuals_model *m, const char *dir, const meta_info *mi)
+{
+    /* Factors. */
+    void *p = NULL;
+    GPUALS_TRY(load_npy(dir, mi, F_USER_FACTORS, NPY_FLOAT32, 2, mi->n_users, mi->factors, &p));
+    free(m->X);
+    m->X = p;
+    GPUALS_TRY(load_npy(dir, mi, F_ITEM_FACTORS, NPY_FLOAT32, 2, mi->n_items, mi->factors, &p));
+    free(m->Y);
+    m->Y = p;
+
+    /* The training matrix, checked as a whole. */
+    csr *c = &m->conf;
+    c->rows = mi->n_users;
+    c->cols = mi->n_items;
+    c->nnz = mi->nnz;
+    GPUALS_TRY(load_npy(dir, mi, F_INDPTR, NPY_INT64, 1, mi->n_users + 1, 0, &p));
+    c->indptr = p;
+    GPUALS_TRY(load_npy(dir, mi, F_INDICES, NPY_INT32, 1, mi->nnz, 0, &p));
+    c->indices = p;
+    GPUALS_TRY(load_npy(dir, mi, F_DATA, NPY_FLOAT32, 1, mi->nnz, 0, &p));
+    c->data = p;
+    if (csr_validate(c) != GPUALS_OK)
+        return gpuals_fail_context(GPUALS_ERR_MISMATCH, "%s: indptr.npy and indices.npy do "
+                                   "not form a valid %lld x %lld matrix", dir,
+                                   (long long)c->rows, (long long)c->cols);
+
+    /* Ids and titles. */
+    if (mi->has_titles) {
+        m->titles = calloc(mi->n_items ? (size_t)mi->n_items : 1, sizeof *m->titles);
+        if (!m->titles) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
+    }
+    GPUALS_TRY(load_tsv(m, dir, mi, F_USERS));
+    return load_tsv(m, dir, mi, F_ITEMS);
+}
+
+gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
+{
+    /* Check the arguments and that path is a directory. */
+    if (!path || !out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_model_load: NULL argument");
+    *out = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return gpuals_fail(GPUALS_ERR_IO, "%s: not a model directory (a model is a directory "
+                           "with meta.json)", path);
+
+    /* meta.json, then the files it describes. */
+    meta_info mi;
+    memset(&mi, 0, sizeof mi);
+    char *meta_path = join_path(path, "meta.json");
+    if (!meta_path) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
+    mi.path = meta_path;
+    gpuals_model *m = NULL;
+    gpuals_status s = load_meta(path, &mi, &m);
+    if (s == GPUALS_OK) s = load_files(m, path, &mi);
+    free(meta_path);
+    if (s != GPUALS_OK) {
+        gpuals_model_free(m);
+        return s;
+    }
+    *out = m;
+    return GPUALS_OK;
+}

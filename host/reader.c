@@ -1,0 +1,836 @@
+/*
+ * reader.c - rating files to (user, item, value) triplets.
+ *
+ * Each line goes through the same steps:
+ *   1. skip blank lines (only spaces/tabs); they are not data lines and are not counted;
+ *   2. refuse NUL bytes, then split the fields in place for the format:
+ *        .dat    "::"               exactly 4 fields   user::item::rating::timestamp
+ *        mlcsv   ","                exactly 4 fields   after the userId,movieId,... header
+ *        u.data  tab                exactly 4 fields   user item rating timestamp
+ *        delim   "," tab or spaces  2 or 3 fields      user item [value]
+ *        mm      spaces/tabs        2 (pattern) or 3   row col [value], 1-based indices
+ *      Fields are trimmed of spaces and tabs; the timestamp must be an integer;
+ *   3. parse the rating (reader_parse_number: a fast path for plain decimals, strtod for the
+ *      rest); a non-number, a non-finite value or one beyond the float range makes the line
+ *      malformed;
+ *   4. filter: a rating below min_rating is counted as filtered, then a zero (or a value that
+ *      rounds to zero as a float) as a zero line; only now are the ids interned, so a user or item seen only in dropped lines never
+ *      gets an index and the matrix has exactly the rows and columns it needs;
+ *   5. append (user, item, value) to the triplet arrays (amortised growth, sized up front from
+ *      the file size).
+ * A malformed line is "path:line: expected ..., found ..." (GPUALS_ERR_PARSE), or is counted
+ * and skipped under skip_bad. Duplicates are left in the triplets: the CSR build sums them.
+ *
+ * Detection (GPUALS_FORMAT_AUTO) looks at the first non-blank line: a "%%MatrixMarket" banner
+ * (or a .mtx / .mm file name) is Matrix Market, "::" is .dat, the exact MovieLens CSV header is
+ * mlcsv, four tab-separated fields are u.data, and anything else is generic delimited.
+ * Headers: the first non-blank line of a MovieLens CSV, u.data or generic file is a header
+ * when its rating field is not a number (.dat files never have one). A generic file with two
+ * fields has a header when its first line holds two non-integers and the next line two
+ * integers (so a file of string ids "alice,matrix" has no header, while "user,item" over "1,2"
+ * has one). The first good line of a generic file fixes its field count (2 or 3).
+ *
+ * Matrix Market ids are the indices written back in canonical decimal ("007" is item "7");
+ * every other format keeps the exact bytes of the id field.
+ */
+#include "reader.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "status.h"
+
+#define MAX_FIELDS 8
+#define USER_CACHE_BYTES 64
+
+typedef struct {
+    const char *s;
+    size_t n;
+} field;
+
+/* How fields are separated. */
+enum { SEP_DCOLON, SEP_COMMA, SEP_TAB, SEP_SPACES };
+
+typedef struct {
+    /* Settings. */
+    const char *path;
+    gpuals_format format;
+    double min_rating;
+    int skip_bad;
+    reader_result *res;
+
+    /* Layout of the format (set when the first line is seen). */
+    int started;            /* the first non-blank line has been seen */
+    int sep;                /* SEP_* */
+    int min_fields, max_fields;
+    int has_timestamp;      /* field 4 is a timestamp to check */
+    int header_seen;
+
+    /* Generic delimited: a two-field first line held back until the next line decides. */
+    char *pending;
+    size_t pending_n;
+    int64_t pending_line;
+
+    /* Matrix Market: banner, size line, entry count. */
+    int mm_pattern;
+    int mm_have_size;
+    int64_t mm_rows, mm_cols, mm_entries, mm_seen, mm_size_line;
+
+    /* The last user interned (rating files are usually grouped by user). */
+    char last_user[USER_CACHE_BYTES];
+    size_t last_user_n;
+    int32_t last_user_index;
+} parse_ctx;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small helpers                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char *sep_name(int sep)
+{
+    switch (sep) {
+    case SEP_DCOLON: return "'::'";
+    case SEP_COMMA: return "','";
+    case SEP_TAB: return "tabs";
+    default: return "spaces";
+    }
+}
+
+/* Write s[0..n) into dst as a quoted, printable excerpt: 'text' with \xNN escapes, cut after
+ * 40 bytes with "...". */
+static void excerpt(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t w = 0, shown = n > 40 ? 40 : n;
+    dst[w++] = '\'';
+    for (size_t i = 0; i < shown && w + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7F) {
+            dst[w++] = (char)c;
+        } else {
+            snprintf(dst + w, cap - w, "\\x%02X", c);
+            w += 4;
+        }
+    }
+    if (shown < n && w + 4 < cap) {
+        memcpy(dst + w, "...", 3);
+        w += 3;
+    }
+    dst[w++] = '\'';
+    dst[w] = '\0';
+}
+
+static inline int is_blank_char(char c) { return c == ' ' || c == '\t'; }
+
+static int is_blank_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_blank_char(s[i])) return 0;
+    return 1;
+}
+
+static inline field trim(const char *s, size_t n)
+{
+    while (n > 0 && is_blank_char(*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && is_blank_char(s[n - 1])) n--;
+    return (field){s, n};
+}
+
+/* Split s[0..n) into trimmed fields; returns the number of fields found (which may exceed
+ * MAX_FIELDS; only the first MAX_FIELDS are stored). */
+static int split(const char *s, size_t n, int sep, field *f)
+{
+    int nf = 0;
+    if (sep == SEP_SPACES) {
+        size_t i = 0;
+        for (;;) {
+            while (i < n && is_blank_char(s[i])) i++;
+            if (i == n) return nf;
+            size_t start = i;
+            while (i < n && !is_blank_char(s[i])) i++;
+            if (nf < MAX_FIELDS) f[nf] = (field){s + start, i - start};
+            nf++;
+        }
+    }
+    char c = sep == SEP_DCOLON ? ':' : sep == SEP_COMMA ? ',' : '\t';
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != c) continue;
+        if (sep == SEP_DCOLON && (i + 1 >= n || s[i + 1] != ':')) continue;
+        if (nf < MAX_FIELDS) f[nf] = trim(s + start, i - start);
+        nf++;
+        if (sep == SEP_DCOLON) i++;
+        start = i + 1;
+    }
+    if (nf < MAX_FIELDS) f[nf] = trim(s + start, n - start);
+    return nf + 1;
+}
+
+/* Optional sign then at least one digit, nothing else. */
+static int is_integer(field f)
+{
+    size_t i = 0;
+    if (i < f.n && (f.s[i] == '-' || f.s[i] == '+')) i++;
+    if (i == f.n) return 0;
+    for (; i < f.n; i++)
+        if (f.s[i] < '0' || f.s[i] > '9') return 0;
+    return 1;
+}
+
+/* 10^k for the fast path; every entry is exact in double. */
+static const double pow10_table[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* Parse a number (see reader.h). The fast path reads the digits as one integer m < 10^15 and
+ * divides by 10^frac: both are exact doubles, so the quotient is correctly rounded. */
+int reader_parse_number(const char *s, size_t n, double *out)
+{
+    /* Fast path: [+-]digits[.digits] with at most 15 digits in all. */
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 15) {
+        m = m * 10 + (uint64_t)(s[i++] - '0');
+        digits++;
+    }
+    if (i < n && s[i] == '.') {
+        i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 15) {
+            m = m * 10 + (uint64_t)(s[i++] - '0');
+            digits++;
+            frac++;
+        }
+    }
+    if (i == n && digits > 0) {
+        double v = (double)m;
+        if (frac) v /= pow10_table[frac];
+        *out = neg ? -v : v;
+        return 0;
+    }
+
+    /* Slow path: strtod on a NUL-terminated copy; it must consume every byte. */
+    char buf[512];
+    if (n == 0 || n >= sizeof buf) return 1;
+    if (is_blank_char(s[0]) || s[0] == '\n' || s[0] == '\r') return 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end = NULL;
+    double v = strtod(buf, &end);
+    if (end != buf + n) return 1;
+    if (!isfinite(v)) return 2;
+    *out = v;
+    return 0;
+}
+
+/* A rating or value: reader_parse_number, with values beyond the float range counted as not
+ * finite (they would be stored as infinities). */
+static int parse_value(field f, double *out)
+{
+    int code = reader_parse_number(f.s, f.n, out);
+    if (code == 0 && fabs(*out) > FLT_MAX) return 2;
+    return code;
+}
+
+/* Record a malformed line: counted under skip_bad, else GPUALS_ERR_PARSE with
+ * "path:line: " and the formatted text. */
+static gpuals_status bad_line(parse_ctx *c, int64_t line, const char *fmt, ...)
+    GPUALS_PRINTF(3, 4);
+
+static gpuals_status bad_line(parse_ctx *c, int64_t line, const char *fmt, ...)
+{
+    gpuals_summary *k = &c->res->counts;
+    if (c->skip_bad) {
+        k->bad_lines++;
+        if (k->first_bad_line == 0) k->first_bad_line = line;
+        return GPUALS_OK;
+    }
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: %s", c->path, (long long)line, what);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Triplets and ids                                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Make room for one more triplet. */
+static gpuals_status reserve_one(reader_result *r)
+{
+    if (r->n < r->cap) return GPUALS_OK;
+    int64_t cap = r->cap < 1024 ? 1024 : r->cap + r->cap / 2;
+    int32_t *row = realloc(r->row, (size_t)cap * sizeof *row);
+    if (row) r->row = row;
+    int32_t *col = realloc(r->col, (size_t)cap * sizeof *col);
+    if (col) r->col = col;
+    float *val = realloc(r->val, (size_t)cap * sizeof *val);
+    if (val) r->val = val;
+    if (!row || !col || !val)
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory holding %lld ratings",
+                           (long long)r->n);
+    r->cap = cap;
+    return GPUALS_OK;
+}
+
+/* Index of an id in m, adding it; fails beyond 32-bit indices or without memory. */
+static gpuals_status intern(parse_ctx *c, idmap *m, field f, const char *what, int64_t line,
+                            int32_t *index)
+{
+    int64_t k = idmap_intern(m, f.s, f.n, NULL);
+    if (k < 0)
+        return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%lld: out of memory adding %s id number %lld",
+                           c->path, (long long)line, what, (long long)idmap_size(m) + 1);
+    if (k > INT32_MAX)
+        return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%lld: more than %d distinct %s ids; matrix "
+                           "indices are 32-bit", c->path, (long long)line, INT32_MAX, what);
+    *index = (int32_t)k;
+    return GPUALS_OK;
+}
+
+/* Steps 4 and 5 for one parsed line: filter, intern, append. */
+static gpuals_status keep(parse_ctx *c, int64_t line, field user, field item, double rating)
+{
+    gpuals_summary *k = &c->res->counts;
+
+    /* Filter before interning. */
+    if (!(rating >= c->min_rating)) {
+        k->filtered_lines++;
+        return GPUALS_OK;
+    }
+    float value = (float)rating;
+    if (value == 0.0f) { /* an explicit zero, or one too small for a float */
+        k->zero_lines++;
+        return GPUALS_OK;
+    }
+
+    /* Ids: the user usually repeats the previous line's. */
+    int32_t u = -1, i = -1;
+    if (user.n == c->last_user_n && c->last_user_index >= 0 &&
+        memcmp(user.s, c->last_user, user.n) == 0) {
+        u = c->last_user_index;
+    } else {
+        GPUALS_TRY(intern(c, c->res->users, user, "user", line, &u));
+        if (user.n <= USER_CACHE_BYTES) {
+            memcpy(c->last_user, user.s, user.n);
+            c->last_user_n = user.n;
+            c->last_user_index = u;
+        } else {
+            c->last_user_index = -1;
+        }
+    }
+    GPUALS_TRY(intern(c, c->res->items, item, "item", line, &i));
+
+    /* Append. */
+    reader_result *r = c->res;
+    GPUALS_TRY(reserve_one(r));
+    r->row[r->n] = u;
+    r->col[r->n] = i;
+    r->val[r->n] = value;
+    r->n++;
+    k->kept_lines++;
+    return GPUALS_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Rating lines of the delimited formats (.dat, mlcsv, u.data, generic)                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Describe the expected layout for a field-count message. */
+static const char *layout_text(const parse_ctx *c)
+{
+    switch (c->format) {
+    case GPUALS_FORMAT_DAT: return "user::item::rating::timestamp";
+    case GPUALS_FORMAT_MLCSV: return "userId,movieId,rating,timestamp";
+    case GPUALS_FORMAT_UDATA: return "user, item, rating, timestamp";
+    case GPUALS_FORMAT_MM: return c->mm_pattern ? "row col" : "row col value";
+    default: return "user item [value]";
+    }
+}
+
+/* Steps 2 to 5 for a data line of a delimited format. */
+static gpuals_status take_line(parse_ctx *c, int64_t line, const char *s, size_t n)
+{
+    char shown[200];
+    c->res->counts.raw_lines++;
+
+    /* Text only. */
+    const char *nul = memchr(s, '\0', n);
+    if (nul)
+        return bad_line(c, line, "expected text, found a NUL byte at column %lld",
+                        (long long)(nul - s) + 1);
+
+    /* Fields. */
+    field f[MAX_FIELDS];
+    int nf = split(s, n, c->sep, f);
+    if (nf < c->min_fields || nf > c->max_fields) {
+        if (c->min_fields == c->max_fields)
+            return bad_line(c, line, "expected %d fields separated by %s (%s), found %d",
+                            c->min_fields, sep_name(c->sep), layout_text(c), nf);
+        return bad_line(c, line, "expected %d or %d fields separated by %s (%s), found %d",
+                        c->min_fields, c->max_fields, sep_name(c->sep), layout_text(c), nf);
+    }
+    if (c->format == GPUALS_FORMAT_DELIM && c->min_fields != c->max_fields) {
+        c->min_fields = c->max_fields = nf; /* the first good line fixes the count */
+    }
+
+    /* Ids. */
+    if (f[0].n == 0)
+        return bad_line(c, line, "expected a user id in field 1, found an empty field");
+    if (f[1].n == 0)
+        return bad_line(c, line, "expected an item id in field 2, found an empty field");
+
+    /* Rating (1 when the generic format has no value column). */
+    double rating = 1.0;
+    if (nf >= 3) {
+        if (f[2].n == 0)
+            return bad_line(c, line, "expected a rating in field 3, found an empty field");
+        int pr = parse_value(f[2], &rating);
+        if (pr != 0) {
+            excerpt(shown, sizeof shown, f[2].s, f[2].n);
+            return bad_line(c, line, pr == 1 ? "expected a number as the rating in field 3, "
+                                               "found %s"
+                                             : "expected a finite rating in field 3, found %s",
+                            shown);
+        }
+    }
+    if (c->has_timestamp && !is_integer(f[3])) {
+        excerpt(shown, sizeof shown, f[3].s, f[3].n);
+        return bad_line(c, line, "expected an integer timestamp in field 4, found %s", shown);
+    }
+    return keep(c, line, f[0], f[1], rating);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Matrix Market                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A positive decimal integer (no sign) into *v; 0 on success. */
+static int parse_index(field f, int64_t *v)
+{
+    if (f.n == 0 || f.n > 18) return -1;
+    int64_t x = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        if (f.s[i] < '0' || f.s[i] > '9') return -1;
+        x = x * 10 + (f.s[i] - '0');
+    }
+    *v = x;
+    return 0;
+}
+
+/* Canonical decimal text of v into buf (at least 21 bytes); returns the length. */
+static size_t format_index(int64_t v, char *buf)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    for (size_t i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+/* The banner: %%MatrixMarket matrix coordinate real|integer|pattern general. */
+static gpuals_status mm_banner(parse_ctx *c, int64_t line, const char *s, size_t n)
+{
+    char shown[200];
+    field f[MAX_FIELDS];
+    int nf = split(s, n, SEP_SPACES, f);
+    excerpt(shown, sizeof shown, s, n);
+    if (nf != 5 || f[0].n != 14 || strncasecmp(f[0].s, "%%MatrixMarket", 14) != 0 ||
+        f[1].n != 6 || strncasecmp(f[1].s, "matrix", 6) != 0)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected a '%%%%MatrixMarket matrix "
+                           "coordinate <real|integer|pattern> general' banner, found %s",
+                           c->path, (long long)line, shown);
+    if (f[2].n != 10 || strncasecmp(f[2].s, "coordinate", 10) != 0)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected a 'coordinate' (sparse) "
+                           "Matrix Market file, found %s", c->path, (long long)line, shown);
+    int real = f[3].n == 4 && strncasecmp(f[3].s, "real", 4) == 0;
+    int integer = f[3].n == 7 && strncasecmp(f[3].s, "integer", 7) == 0;
+    int pattern = f[3].n == 7 && strncasecmp(f[3].s, "pattern", 7) == 0;
+    if (!real && !integer && !pattern)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected the field type real, integer "
+                           "or pattern, found %s", c->path, (long long)line, shown);
+    if (f[4].n != 7 || strncasecmp(f[4].s, "general", 7) != 0)
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected the symmetry 'general' (a user "
+                           "x item matrix), found %s", c->path, (long long)line, shown);
+    c->mm_pattern = pattern;
+    c->min_fields = c->max_fields = pattern ? 2 : 3;
+    return GPUALS_OK;
+}
+
+/* The size line: rows cols entries. */
+static gpuals_status mm_size(parse_ctx *c, int64_t line, const char *s, size_t n)
+{
+    char shown[200];
+    field f[MAX_FIELDS];
+    int nf = split(s, n, SEP_SPACES, f);
+    if (nf != 3 || parse_index(f[0], &c->mm_rows) != 0 || parse_index(f[1], &c->mm_cols) != 0 ||
+        parse_index(f[2], &c->mm_entries) != 0) {
+        excerpt(shown, sizeof shown, s, n);
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected the size line 'rows columns "
+                           "entries' (three integers), found %s", c->path, (long long)line,
+                           shown);
+    }
+    c->mm_have_size = 1;
+    c->mm_size_line = line;
+    return GPUALS_OK;
+}
+
+/* An entry line: row col [value], both indices within the declared size. */
+static gpuals_status mm_entry(parse_ctx *c, int64_t line, const char *s, size_t n)
+{
+    char shown[200];
+    c->res->counts.raw_lines++;
+    c->mm_seen++;
+    if (c->mm_seen > c->mm_entries)
+        return bad_line(c, line, "expected at most %lld entries (declared on line %lld), found "
+                        "one more", (long long)c->mm_entries, (long long)c->mm_size_line);
+    if (memchr(s, '\0', n))
+        return bad_line(c, line, "expected text, found a NUL byte at column %lld",
+                        (long long)((const char *)memchr(s, '\0', n) - s) + 1);
+
+    /* Fields and indices. */
+    field f[MAX_FIELDS];
+    int nf = split(s, n, SEP_SPACES, f);
+    if (nf != c->min_fields)
+        return bad_line(c, line, "expected %d fields separated by spaces (%s), found %d",
+                        c->min_fields, layout_text(c), nf);
+    int64_t r, k;
+    if (parse_index(f[0], &r) != 0 || r < 1 || r > c->mm_rows) {
+        excerpt(shown, sizeof shown, f[0].s, f[0].n);
+        return bad_line(c, line, "expected a row index in 1..%lld, found %s",
+                        (long long)c->mm_rows, shown);
+    }
+    if (parse_index(f[1], &k) != 0 || k < 1 || k > c->mm_cols) {
+        excerpt(shown, sizeof shown, f[1].s, f[1].n);
+        return bad_line(c, line, "expected a column index in 1..%lld, found %s",
+                        (long long)c->mm_cols, shown);
+    }
+
+    /* Value. */
+    double v = 1.0;
+    if (!c->mm_pattern) {
+        int pr = parse_value(f[2], &v);
+        if (pr != 0) {
+            excerpt(shown, sizeof shown, f[2].s, f[2].n);
+            return bad_line(c, line, pr == 1 ? "expected a number as the value in field 3, "
+                                               "found %s"
+                                             : "expected a finite value in field 3, found %s",
+                            shown);
+        }
+    }
+
+    /* Canonical ids. */
+    char rb[24], kb[24];
+    size_t rn = format_index(r, rb), kn = format_index(k, kb);
+    return keep(c, line, (field){rb, rn}, (field){kb, kn}, v);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Detection and headers                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static int has_suffix(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), k = strlen(suffix);
+    return n >= k && strcasecmp(path + n - k, suffix) == 0;
+}
+
+static int starts_with_banner(const char *s, size_t n)
+{
+    return n >= 14 && strncasecmp(s, "%%MatrixMarket", 14) == 0;
+}
+
+/* The format of a file whose first non-blank line is s[0..n). */
+static gpuals_format detect(const char *s, size_t n)
+{
+    static const char ml_header[] = "userId,movieId,rating,timestamp";
+    if (starts_with_banner(s, n)) return GPUALS_FORMAT_MM;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (s[i] == ':' && s[i + 1] == ':') return GPUALS_FORMAT_DAT;
+    field t = trim(s, n);
+    if (t.n == sizeof ml_header - 1 && memcmp(t.s, ml_header, t.n) == 0)
+        return GPUALS_FORMAT_MLCSV;
+    field f[MAX_FIELDS];
+    if (memchr(s, '\t', n) && split(s, n, SEP_TAB, f) == 4) return GPUALS_FORMAT_UDATA;
+    return GPUALS_FORMAT_DELIM;
+}
+
+/* Fix the separator and field counts of the format from the first line s[0..n). */
+static void set_layout(parse_ctx *c, const char *s, size_t n)
+{
+    switch (c->format) {
+    case GPUALS_FORMAT_DAT: c->sep = SEP_DCOLON; break;
+    case GPUALS_FORMAT_MLCSV: c->sep = SEP_COMMA; break;
+    case GPUALS_FORMAT_UDATA: c->sep = SEP_TAB; break;
+    default:
+        c->sep = memchr(s, '\t', n) ? SEP_TAB : memchr(s, ',', n) ? SEP_COMMA : SEP_SPACES;
+        break;
+    }
+    if (c->format == GPUALS_FORMAT_DELIM) {
+        c->min_fields = 2;
+        c->max_fields = 3;
+    } else {
+        c->min_fields = c->max_fields = 4;
+        c->has_timestamp = 1;
+    }
+}
+
+/* Whether the first line s[0..n) of a delimited format is a header: 1 yes, 0 no, 2 undecided
+ * (a generic two-field line of non-integers: the next line decides). A header is a line whose
+ * rating field is not a number; .dat files never have one. */
+static int header_verdict(const parse_ctx *c, const char *s, size_t n)
+{
+    if (c->format == GPUALS_FORMAT_DAT) return 0;
+    if (memchr(s, '\0', n)) return 0;
+    field f[MAX_FIELDS];
+    int nf = split(s, n, c->sep, f);
+    double v;
+    if (nf >= 3 && nf <= 4) return reader_parse_number(f[2].s, f[2].n, &v) != 0;
+    if (c->format == GPUALS_FORMAT_DELIM && nf == 2 && !is_integer(f[0]) && !is_integer(f[1]))
+        return 2;
+    return 0;
+}
+
+/* Decide a held-back two-field line given the next data line s[0..n) (NULL at the end). */
+static gpuals_status settle_pending(parse_ctx *c, const char *s, size_t n)
+{
+    int header = 0;
+    if (s) {
+        field f[MAX_FIELDS];
+        int nf = memchr(s, '\0', n) ? 0 : split(s, n, c->sep, f);
+        header = nf >= 2 && is_integer(f[0]) && is_integer(f[1]);
+    }
+    gpuals_status st = GPUALS_OK;
+    if (header) {
+        c->header_seen = 1;
+        c->min_fields = c->max_fields = 2;
+    } else {
+        st = take_line(c, c->pending_line, c->pending, c->pending_n);
+    }
+    free(c->pending);
+    c->pending = NULL;
+    return st;
+}
+
+/* The first non-blank line of the file: detect the format, set the layout, handle headers and
+ * the Matrix Market banner. */
+static gpuals_status first_line(parse_ctx *c, int64_t line, const char *s, size_t n)
+{
+    /* Format. */
+    if (c->format == GPUALS_FORMAT_AUTO) c->format = detect(s, n);
+    c->res->format = c->format;
+    c->started = 1;
+    if (c->format == GPUALS_FORMAT_MM) {
+        if (line != 1)
+            return gpuals_fail(GPUALS_ERR_PARSE, "%s:1: expected a '%%%%MatrixMarket' banner, "
+                               "found a blank line", c->path);
+        return mm_banner(c, line, s, n);
+    }
+    set_layout(c, s, n);
+
+    /* Header. */
+    int verdict = header_verdict(c, s, n);
+    if (verdict == 1) {
+        c->header_seen = 1;
+        field f[MAX_FIELDS];
+        int nf = split(s, n, c->sep, f);
+        if (c->format == GPUALS_FORMAT_DELIM && nf == 3) c->min_fields = c->max_fields = 3;
+        return GPUALS_OK;
+    }
+    if (verdict == 2) {
+        c->pending = malloc(n ? n : 1);
+        if (!c->pending)
+            return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%lld: out of memory", c->path,
+                               (long long)line);
+        memcpy(c->pending, s, n);
+        c->pending_n = n;
+        c->pending_line = line;
+        return GPUALS_OK;
+    }
+    return take_line(c, line, s, n);
+}
+
+/* Any line after the first non-blank one. */
+static gpuals_status next_line(parse_ctx *c, int64_t line, const char *s, size_t n)
+{
+    if (c->format == GPUALS_FORMAT_MM) {
+        if (n > 0 && s[0] == '%') return GPUALS_OK;
+        if (!c->mm_have_size) return mm_size(c, line, s, n);
+        return mm_entry(c, line, s, n);
+    }
+    if (c->pending) GPUALS_TRY(settle_pending(c, s, n));
+    return take_line(c, line, s, n);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The driver                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Why nothing was kept, as GPUALS_ERR_EMPTY. */
+static gpuals_status empty_reason(const parse_ctx *c)
+{
+    const gpuals_summary *k = &c->res->counts;
+    if (k->raw_lines == 0) {
+        if (c->format == GPUALS_FORMAT_MM && c->started)
+            return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no entries (the Matrix Market file "
+                               "declares %lld)", c->path, (long long)c->mm_entries);
+        if (c->header_seen)
+            return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines after the header",
+                               c->path);
+        return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines (the file is empty)",
+                           c->path);
+    }
+    if (k->bad_lines == k->raw_lines)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no valid rating lines: all %lld were "
+                           "malformed and skipped (the first is line %lld)", c->path,
+                           (long long)k->raw_lines, (long long)k->first_bad_line);
+    char threshold[64] = "none";
+    if (c->min_rating > -INFINITY) snprintf(threshold, sizeof threshold, "%g", c->min_rating);
+    return gpuals_fail(GPUALS_ERR_EMPTY, "%s: every rating was filtered out: of %lld lines, "
+                       "%lld are below the minimum rating (%s), %lld are explicit zeros and "
+                       "%lld were malformed", c->path, (long long)k->raw_lines,
+                       (long long)k->filtered_lines, threshold, (long long)k->zero_lines,
+                       (long long)k->bad_lines);
+}
+
+/* Free everything reader_load allocated (see reader.h). */
+void reader_result_free(reader_result *r)
+{
+    if (!r) return;
+    free(r->row);
+    free(r->col);
+    free(r->val);
+    idmap_free(r->users);
+    idmap_free(r->items);
+    *r = (reader_result){0};
+}
+
+/* Size the triplet arrays from the file size (about one rating per 12 bytes); only the pages
+ * actually written become resident, so a generous guess costs address space, not memory. */
+static void reserve_from_size(reader_result *r, int64_t size)
+{
+    int64_t guess = size / 12 + 1024;
+    if (guess > ((int64_t)1 << 32)) guess = (int64_t)1 << 32;
+    r->row = malloc((size_t)guess * sizeof *r->row);
+    r->col = malloc((size_t)guess * sizeof *r->col);
+    r->val = malloc((size_t)guess * sizeof *r->val);
+    if (r->row && r->col && r->val) {
+        r->cap = guess;
+        return;
+    }
+    free(r->row);
+    free(r->col);
+    free(r->val);
+    r->row = NULL;
+    r->col = NULL;
+    r->val = NULL;
+}
+
+/* Read a ratings file (see reader.h). */
+gpuals_status reader_load(const char *path, gpuals_format format, double min_rating,
+                          int skip_bad, reader_result *out)
+{
+    *out = (reader_result){0};
+
+    /* Arguments. */
+    if (!path || !*path) return gpuals_fail(GPUALS_ERR_USAGE, "no ratings file given");
+    if ((int)format < GPUALS_FORMAT_AUTO || format > GPUALS_FORMAT_MM)
+        return gpuals_fail(GPUALS_ERR_USAGE, "unknown ratings format %d", (int)format);
+    if (isnan(min_rating))
+        return gpuals_fail(GPUALS_ERR_USAGE, "the minimum rating is NaN");
+    if (format == GPUALS_FORMAT_AUTO && (has_suffix(path, ".mtx") || has_suffix(path, ".mm")))
+        format = GPUALS_FORMAT_MM;
+
+    /* File, maps, triplet arrays. */
+    line_reader lr;
+    GPUALS_TRY(line_reader_open(&lr, path));
+    reader_result res = {0};
+    parse_ctx c = {.path = path, .format = format, .min_rating = min_rating,
+                   .skip_bad = skip_bad, .res = &res, .last_user_index = -1};
+    gpuals_status st = GPUALS_OK;
+    res.users = idmap_new();
+    res.items = idmap_new();
+    if (!res.users || !res.items) {
+        st = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory for the id maps", path);
+        goto done;
+    }
+    reserve_from_size(&res, lr.size_hint);
+
+    /* Lines. */
+    for (;;) {
+        const char *s;
+        size_t n;
+        int got = line_reader_next(&lr, &s, &n);
+        if (got == LINE_END) break;
+        if (got == LINE_ERROR) {
+            st = GPUALS_ERR_IO;
+            goto done;
+        }
+        if (got == LINE_LONG) {
+            if (c.format == GPUALS_FORMAT_MM && !c.mm_have_size) {
+                st = gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected a Matrix Market header "
+                                 "line of at most %zu bytes, found a longer one", path,
+                                 (long long)lr.line_no, READER_MAX_LINE);
+                goto done;
+            }
+            if (c.pending) { /* no evidence of a header: the held line is data */
+                st = settle_pending(&c, NULL, 0);
+                if (st != GPUALS_OK) goto done;
+            }
+            res.counts.raw_lines++;
+            if (c.format == GPUALS_FORMAT_MM) c.mm_seen++;
+            st = bad_line(&c, lr.line_no, "expected a line of at most %zu bytes, found a "
+                          "longer one", READER_MAX_LINE);
+            if (st != GPUALS_OK) goto done;
+            continue;
+        }
+        if (is_blank_line(s, n)) continue;
+        st = c.started ? next_line(&c, lr.line_no, s, n) : first_line(&c, lr.line_no, s, n);
+        if (st != GPUALS_OK) goto done;
+    }
+
+    /* End of file: a held-back line, the Matrix Market count. */
+    if (c.pending) {
+        st = settle_pending(&c, NULL, 0);
+        if (st != GPUALS_OK) goto done;
+    }
+    if (c.format == GPUALS_FORMAT_MM && c.started && !c.mm_have_size) {
+        st = gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected the size line 'rows columns "
+                         "entries', found the end of the file", path, (long long)lr.line_no);
+        goto done;
+    }
+    if (c.format == GPUALS_FORMAT_MM && c.mm_seen < c.mm_entries) {
+        st = gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected %lld entries (declared on line "
+                         "%lld), found %lld: the file is truncated", path,
+                         (long long)lr.line_no, (long long)c.mm_entries,
+                         (long long)c.mm_size_line, (long long)c.mm_seen);
+        goto done;
+    }
+    if (res.n == 0) {
+        st = empty_reason(&c);
+        goto done;
+    }
+    res.format = c.format;
+    *out = res;
+    res = (reader_result){0};
+
+done:
+    free(c.pending);
+    line_reader_close(&lr);
+    reader_result_free(&res);
+    return st;
+}

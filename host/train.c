@@ -1,0 +1,96 @@
+/*
+ * train.c - gpuals_params_default and gpuals_train: from loaded data to a trained model.
+ *
+ * gpuals_train turns the summed ratings of both orientations into confidences
+ * (dataset_confidence), creates the model (model_new, which takes the users x items confidences),
+ * fills both factor matrices from the counter-based generator (als_init_factors) and trains them
+ * with als_fit on the device the settings ask for. The defaults are those of the `implicit`
+ * library, so results can be compared with it.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "als.h"
+#include "als_internal.h"
+#include "dataset.h"
+#include "gpuals.h"
+#include "model.h"
+#include "status.h"
+
+void gpuals_params_default(gpuals_params *p)
+{
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->factors = 100;
+    p->reg = 0.01;
+    p->reg_scale = GPUALS_REG_NONE;
+    p->alpha = 1.0;
+    p->confidence = GPUALS_CONF_IMPLICIT;
+    p->eps = 1.0;
+    p->iters = 15;
+    p->solver = GPUALS_SOLVER_CG;
+    p->cg_steps = 3;
+    p->seed = 0;
+    p->threads = 0;
+    p->dtype = GPUALS_DTYPE_FLOAT32;
+    p->compute_loss = 0;
+    p->device = GPUALS_DEVICE_AUTO;
+}
+
+/* Passes each iteration on to the caller's callback and keeps the last loss. */
+typedef struct {
+    gpuals_iter_fn cb;
+    void *cb_user;
+    double last_loss;
+} train_relay;
+
+static int relay_iteration(int iteration, double seconds, double loss, void *user)
+{
+    train_relay *t = user;
+    t->last_loss = loss;
+    return t->cb ? t->cb(iteration, seconds, loss, t->cb_user) : 0;
+}
+
+gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_iter_fn cb,
+                           void *cb_user, gpuals_model **out)
+{
+    /* Check the arguments. */
+    if (!d || !p || !out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: NULL argument");
+    *out = NULL;
+    if (p->factors < 1)
+        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: factors must be at least 1 (got %d)",
+                           p->factors);
+    if (d->ratings.nnz == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "gpuals_train: no interactions to train on");
+
+    /* Confidences in both orientations. */
+    csr cui = {0}, ciu = {0};
+    gpuals_status st = dataset_confidence(&d->ratings, p, &cui);
+    if (st == GPUALS_OK) st = dataset_confidence(&d->ratings_t, p, &ciu);
+
+    /* The model, which takes cui, with its initial factors. */
+    gpuals_model *m = NULL;
+    if (st == GPUALS_OK) st = model_new(d, p, &cui, &m);
+    csr_free(&cui);
+    if (st != GPUALS_OK) {
+        csr_free(&ciu);
+        return st;
+    }
+    als_init_factors(m->X, m->n_users, p->factors, p->seed, ALS_SIDE_USERS);
+    als_init_factors(m->Y, m->n_items, p->factors, p->seed, ALS_SIDE_ITEMS);
+
+    /* Train, timing it and keeping the last loss. */
+    train_relay relay = {cb, cb_user, NAN};
+    double t0 = als_now();
+    st = als_fit(&m->conf, &ciu, p, m->X, m->Y, relay_iteration, &relay, &m->device_used,
+                 m->device_note, sizeof m->device_note);
+    m->train_seconds = als_now() - t0;
+    m->final_loss = relay.last_loss;
+    csr_free(&ciu);
+    if (st != GPUALS_OK) {
+        gpuals_model_free(m);
+        return st;
+    }
+    *out = m;
+    return GPUALS_OK;
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# test_cli_eval.sh - `gpu-als eval` and `gpu-als tune` on the embedded ml-latest-small data:
+# metric tables, JSON, history CSV, both splits, the tune grid's sorted rows and its ready-to-run
+# train command, plots (with gnuplot and without it on PATH) and must-fail invocations.
+#
+#   test_cli_eval.sh GPU_ALS SOURCE_DIR BINARY_DIR
+set -u
+bin=$1
+work=$(mktemp -d "${3:-/tmp}/cli-eval.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# expect_exit CODE ARGS...: run gpu-als and check its exit status.
+expect_exit() {
+    local want=$1
+    shift
+    "$bin" "$@" >"$work/out" 2>"$work/err"
+    local got=$?
+    [ "$got" -eq "$want" ] || fail "gpu-als $* exited $got, expected $want: $(cat "$work/err")"
+}
+
+small=(--min-rating 3 --factors 8 --iters 3 --device cpu)
+
+# --- help -----------------------------------------------------------------------------------------
+expect_exit 0 eval --help
+grep -q "implicit_precision@K" "$work/out" || fail "eval --help does not name the metrics"
+expect_exit 0 tune --help
+grep -q -- "--patience" "$work/out" || fail "tune --help does not list --patience"
+
+# --- eval: the table ------------------------------------------------------------------------------
+expect_exit 0 eval "${small[@]}" -q
+cp "$work/out" "$work/plain.txt"
+for name in implicit_precision@10 precision@10 recall@10 map@10 ndcg@10 implicit_auc@10 auc; do
+    line=$(grep -E "^$name +[0-9]" "$work/plain.txt") || { fail "eval prints no $name"; continue; }
+    value=$(echo "$line" | awk '{print $2}')
+    awk -v v="$value" 'BEGIN { exit !(v > 0 && v <= 1) }' || fail "$name = $value not in (0, 1]"
+done
+grep -q "^users .* evaluated, .* skipped" "$work/plain.txt" || fail "eval prints no user counts"
+[ ! -s "$work/err" ] || fail "eval -q wrote to stderr: $(cat "$work/err")"
+
+# --- eval: --history gives the same final metrics, one row per iteration --------------------------
+expect_exit 0 eval "${small[@]}" -q --history "$work/h.csv" --eval-every 2
+diff <(grep -v "^training" "$work/plain.txt") <(grep -v "^training" "$work/out") >/dev/null ||
+    fail "eval with --history gives other metrics than without"
+header="iteration,seconds,loss,implicit_precision@10,precision@10,recall@10,map@10,ndcg@10"
+header="$header,implicit_auc@10,auc"
+[ "$(head -1 "$work/h.csv")" = "$header" ] || fail "history header is $(head -1 "$work/h.csv")"
+[ "$(wc -l <"$work/h.csv")" -eq 4 ] || fail "history has $(wc -l <"$work/h.csv") lines, expected 4"
+# Iteration 1 (not evaluated) has empty metric fields, 2 and 3 (the last) have metrics, all a loss.
+awk -F, 'NR == 2 && $4 != "" { exit 1 } NR == 3 && $4 == "" { exit 1 }
+         NR == 4 && $10 == "" { exit 1 } NR > 1 && $3 == "" { exit 1 }' "$work/h.csv" ||
+    fail "history rows are not as expected: $(cat "$work/h.csv")"
+final=$(grep "^implicit_precision@10" "$work/plain.txt" | awk '{print $2}')
+last=$(tail -1 "$work/h.csv" | cut -d, -f4)
+awk -v a="$final" -v b="$last" 'BEGIN { exit !((a - b) < 1e-6 && (b - a) < 1e-6) }' ||
+    fail "history's last implicit_precision@10 $last differs from the table's $final"
+
+# --- eval: JSON -----------------------------------------------------------------------------------
+expect_exit 0 eval "${small[@]}" -q --json --k 5
+if command -v python3 >/dev/null; then
+    python3 - "$work/out" <<'EOF' || fail "eval --json is not as expected"
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = d["metrics"]
+assert set(m) == {"implicit_precision@5", "precision@5", "recall@5", "map@5", "ndcg@5",
+                  "implicit_auc@5", "auc"}, m
+assert d["k"] == 5 and d["users_evaluated"] > 0
+assert d["split"]["kind"] == "random"
+assert d["split"]["train_entries"] + d["split"]["test_entries"] == d["data"]["stored"]
+EOF
+else
+    grep -q '"implicit_precision@5"' "$work/out" || fail "eval --json has no implicit_precision@5"
+fi
+
+# --- eval: leave-k-out holds out exactly K per eligible user --------------------------------------
+expect_exit 0 eval "${small[@]}" -q --split leave-k-out --leave-k 2
+test_entries=$(grep "^entries" "$work/out" | awk '{print $4}')
+users=$(grep "^users" "$work/out" | awk '{print $2}')
+[ "$test_entries" -eq $((2 * users)) ] ||
+    fail "leave-2-out: $test_entries test entries for $users evaluated users"
+
+# --- tune: a 2 x 2 grid writes 4 sorted rows ------------------------------------------------------
+expect_exit 0 tune "${small[@]}" --factors 4,8 --reg 0.01,1 --out "$work/t.tsv"
+[ "$(wc -l <"$work/t.tsv")" -eq 5 ] || fail "tune TSV has $(wc -l <"$work/t.tsv") lines, not 5"
+head -1 "$work/t.tsv" | grep -q "^rank	factors	reg	alpha	confidence	iters	best_iteration" ||
+    fail "tune TSV header is $(head -1 "$work/t.tsv")"
+col=$(head -1 "$work/t.tsv" | tr '\t' '\n' | grep -n "^implicit_precision@10$" | cut -d: -f1)
+tail -n +2 "$work/t.tsv" | cut -f"$col" | sort -g -r -c 2>/dev/null ||
+    fail "tune rows are not sorted by implicit_precision@10: $(cut -f"$col" "$work/t.tsv")"
+[ "$(tail -n +2 "$work/t.tsv" | cut -f1 | tr '\n' ' ')" = "1 2 3 4 " ] || fail "tune ranks"
+[ "$(tail -n +2 "$work/t.tsv" | cut -f2,3 | sort -u | wc -l)" -eq 4 ] ||
+    fail "tune rows do not cover the 4 combinations"
+# Every run's one line on stderr (not a terminal), and the best command on stdout.
+[ "$(grep -c "^run [1-4]/4 " "$work/err")" -eq 4 ] || fail "tune did not print 4 run lines"
+best=$(grep "^best: gpu-als train " "$work/out" | sed 's/^best: gpu-als //')
+[ -n "$best" ] || fail "tune printed no best command"
+# The best command runs as printed (its --out is a relative directory).
+(cd "$work" && eval "\"$bin\" $best -q" >/dev/null) || fail "the best command failed: $best"
+[ -f "$work/best-model/meta.json" ] || fail "the best command wrote no model"
+
+# --- tune: JSON, early stopping -------------------------------------------------------------------
+expect_exit 0 tune --min-rating 3 --device cpu --factors 4 --iters 6 --reg 0.01,0.1,1 -q --json \
+    --metric ndcg@5 --patience 1 --eval-every 2
+if command -v python3 >/dev/null; then
+    python3 - "$work/out" <<'EOF' || fail "tune --json is not as expected"
+import json, sys
+d = json.load(open(sys.argv[1]))
+runs = d["runs"]
+assert d["metric"] == "ndcg@5" and len(runs) == 3
+vals = [r["metrics"]["ndcg@5"] for r in runs]
+assert vals == sorted(vals, reverse=True), vals
+for r in runs:
+    assert r["iterations_run"] in (2, 4, 6) and r["best_iteration"] <= r["iterations_run"]
+    assert r["best_iteration"] % 2 == 0
+assert d["best_command"].startswith("gpu-als train ")
+EOF
+fi
+
+# --- plots ----------------------------------------------------------------------------------------
+if command -v gnuplot >/dev/null; then
+    expect_exit 0 eval "${small[@]}" -q --plot "$work/e.svg"
+    grep -q "<svg" "$work/e.svg" 2>/dev/null || fail "eval --plot wrote no SVG"
+    expect_exit 0 tune "${small[@]}" -q --factors 4,8 --alpha 1,2 --plot "$work/t.svg"
+    grep -q "<svg" "$work/t.svg" 2>/dev/null || fail "tune --plot wrote no SVG"
+fi
+# Without gnuplot on PATH: a clear message naming the package, before any training.
+PATH=/nonexistent "$bin" eval "${small[@]}" --plot "$work/x.svg" >"$work/out" 2>"$work/err"
+[ $? -eq 3 ] || fail "eval --plot without gnuplot did not exit 3"
+grep -q "gnuplot-nox" "$work/err" || fail "no gnuplot-nox in: $(cat "$work/err")"
+
+# --- must fail ------------------------------------------------------------------------------------
+expect_exit 2 eval --split bogus
+expect_exit 2 eval --test-fraction 1.5
+expect_exit 2 eval --k 0
+expect_exit 2 eval --leave-k 0
+expect_exit 2 tune --metric hitrate@10
+expect_exit 2 tune --metric auc@10
+expect_exit 2 tune --factors 8,x
+expect_exit 2 tune --confidence implicit,bogus
+expect_exit 2 tune --patience 0
+
+if [ "$failures" -gt 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "all eval/tune CLI checks passed"

@@ -1,0 +1,638 @@
+/*
+ * test_model_io.c - .npy files and model directories.
+ *
+ * npy: round trips of every type we write, the exact v1.0 header numpy expects, and refusal of
+ * truncated, over-long, mistyped, Fortran-ordered and non-npy files.
+ * Model directories: save then load gives bit-identical factors, matrix, ids (with tabs,
+ * newlines and backslashes), titles and settings, and every query answers identically; saving
+ * over a previous model replaces it and leaves no temporary directory; saving over something
+ * else is refused; every kind of corruption (a changed byte, a truncated file, a missing file,
+ * a wrong shape or broken meta.json) is refused naming the file; and numpy.load reads the .npy
+ * files (when a python3 with numpy is found; the test says so when it is not).
+ */
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <jansson.h>
+#include <xxhash.h>
+
+#include "lookup.h"
+#include "npy.h"
+#include "test_query_common.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* File helpers                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (long)st.st_size;
+}
+
+/* The whole file into a new buffer (size into *len). */
+static unsigned char *slurp(const char *path, long *len)
+{
+    *len = file_size(path);
+    unsigned char *buf = malloc((size_t)*len + 1);
+    assert_non_null(buf);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(buf, 1, (size_t)*len, f), (size_t)*len);
+    fclose(f);
+    return buf;
+}
+
+/* Flip every bit of the byte at offset from the end of the file. */
+static void flip_byte(const char *path, long from_end)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, -from_end, SEEK_END), 0);
+    int c = fgetc(f);
+    assert_true(c != EOF);
+    assert_int_equal(fseek(f, -from_end, SEEK_END), 0);
+    fputc(c ^ 0xff, f);
+    fclose(f);
+}
+
+/* The number of entries in dir whose name contains needle. */
+static int count_entries(const char *dir, const char *needle)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, needle) != NULL;
+    closedir(d);
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* npy                                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_npy_round_trip_and_header(void **state)
+{
+    (void)state;
+    char *dir = tq_temp_dir();
+    char path[4096];
+    tq_format(path, sizeof path, "%s/a.npy", dir);
+
+    /* float32, 2-d: the exact header numpy writes, padded to 64 bytes. */
+    float F[6] = {1.5f, -2.0f, 3.25f, 0.0f, 1e-30f, 7.0f};
+    int64_t shape[2] = {3, 2};
+    uint64_t xxh = 0, bytes = 0;
+    TQ_OK(npy_write(path, NPY_FLOAT32, 2, shape, F, &xxh, &bytes));
+    long len;
+    unsigned char *raw = slurp(path, &len);
+    assert_int_equal(len, (long)bytes);
+    assert_memory_equal(raw, "\x93NUMPY\x01\x00", 8);
+    size_t hlen = (size_t)raw[8] | (size_t)raw[9] << 8;
+    assert_int_equal((10 + hlen) % 64, 0);
+    assert_int_equal(len, (long)(10 + hlen + sizeof F));
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }";
+    assert_memory_equal(raw + 10, dict, strlen(dict));
+    assert_int_equal(raw[10 + hlen - 1], '\n');
+    assert_true(XXH64(raw, (size_t)len, 0) == xxh);
+    free(raw);
+
+    void *data = NULL;
+    int64_t got[2] = {0, 0};
+    uint64_t xxh2 = 0;
+    TQ_OK(npy_read(path, NPY_FLOAT32, 2, got, &data, &xxh2));
+    assert_int_equal(got[0], 3);
+    assert_int_equal(got[1], 2);
+    assert_memory_equal(data, F, sizeof F);
+    assert_true(xxh2 == xxh);
+    free(data);
+
+    /* int64 and int32, 1-d, including an empty array. */
+    int64_t I8[3] = {0, INT64_MAX, -5};
+    int64_t n3 = 3, n0 = 0;
+    TQ_OK(npy_write(path, NPY_INT64, 1, &n3, I8, NULL, NULL));
+    TQ_OK(npy_read(path, NPY_INT64, 1, got, &data, NULL));
+    assert_int_equal(got[0], 3);
+    assert_memory_equal(data, I8, sizeof I8);
+    free(data);
+    raw = slurp(path, &len);
+    assert_non_null(memmem(raw, (size_t)len, "'shape': (3,), }", 16));
+    free(raw);
+    TQ_OK(npy_write(path, NPY_INT32, 1, &n0, NULL, NULL, NULL));
+    TQ_OK(npy_read(path, NPY_INT32, 1, got, &data, NULL));
+    assert_int_equal(got[0], 0);
+    assert_non_null(data);
+    free(data);
+    tq_remove_tree(dir);
+}
+
+/* Write text as an npy file's bytes. */
+static void write_raw(const char *path, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_npy_refuses_bad_files(void **state)
+{
+    (void)state;
+    char *dir = tq_temp_dir();
+    char path[4096];
+    tq_format(path, sizeof path, "%s/b.npy", dir);
+    float F[4] = {1, 2, 3, 4};
+    int64_t n4 = 4, got[2];
+    void *data = (void *)1;
+
+    /* Another element type or rank than asked for. */
+    TQ_OK(npy_write(path, NPY_FLOAT32, 1, &n4, F, NULL, NULL));
+    assert_int_equal(npy_read(path, NPY_INT32, 1, got, &data, NULL), GPUALS_ERR_PARSE);
+    assert_non_null(strstr(gpuals_last_error(), "b.npy"));
+    assert_non_null(strstr(gpuals_last_error(), "'<f4'"));
+    assert_null(data);
+    assert_int_equal(npy_read(path, NPY_FLOAT32, 2, got, &data, NULL), GPUALS_ERR_PARSE);
+
+    /* Truncated, then one byte too long. */
+    assert_int_equal(truncate(path, file_size(path) - 3), 0);
+    assert_int_equal(npy_read(path, NPY_FLOAT32, 1, got, &data, NULL), GPUALS_ERR_PARSE);
+    assert_non_null(strstr(gpuals_last_error(), "truncated"));
+    TQ_OK(npy_write(path, NPY_FLOAT32, 1, &n4, F, NULL, NULL));
+    FILE *f = fopen(path, "ab");
+    fputc(0, f);
+    fclose(f);
+    assert_int_equal(npy_read(path, NPY_FLOAT32, 1, got, &data, NULL), GPUALS_ERR_PARSE);
+    assert_non_null(strstr(gpuals_last_error(), "longer"));
+
+    /* Fortran order, a damaged dict, bad magic, a missing file. */
+    char buf[128 + 16];
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, "\x93NUMPY\x01\x00\x76\x00", 10); /* header length 118: data at 128 */
+    const char *fortran = "{'descr': '<f4', 'fortran_order': True, 'shape': (4,), }";
+    memset(buf + 10, ' ', 118);
+    memcpy(buf + 10, fortran, strlen(fortran));
+    buf[127] = '\n';
+    write_raw(path, buf, sizeof buf);
+    assert_int_equal(npy_read(path, NPY_FLOAT32, 1, got, &data, NULL), GPUALS_ERR_PARSE);
+    assert_non_null(strstr(gpuals_last_error(), "Fortran"));
+    memset(buf + 10, ' ', 117);
+    memcpy(buf + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,) ", 55);
+    write_raw(path, buf, sizeof buf);
+    assert_int_equal(npy_read(path, NPY_FLOAT32, 1, got, &data, NULL), GPUALS_ERR_PARSE);
+    write_raw(path, "PK\x03\x04 not numpy at all", 22);
+    assert_int_equal(npy_read(path, NPY_FLOAT32, 1, got, &data, NULL), GPUALS_ERR_PARSE);
+    assert_non_null(strstr(gpuals_last_error(), "magic"));
+    tq_format(path, sizeof path, "%s/missing.npy", dir);
+    assert_int_equal(npy_read(path, NPY_FLOAT32, 1, got, &data, NULL), GPUALS_ERR_IO);
+    tq_remove_tree(dir);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model directories                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    gpuals_data *d;
+    gpuals_model *m;
+    char *dir;   /* a scratch directory for this test */
+    char model[4096];
+} fixture;
+
+/* A model whose ids and titles need escaping and whose settings are all non-default. */
+static int setup(void **state)
+{
+    static const char *user_ids[] = {"plain", "tab\there", "new\nline", "back\\slash",
+                                     "\xc3\xbcn\xc3\xaf", "u5", "u6", "u7"};
+    static const char *item_ids[] = {"i0", "i1", "it\tem", "i3", "i4", "i5", "i6", "i7",
+                                     "i8", "i9", "i10", "i11"};
+    const char *users[96], *items[96];
+    float values[96];
+    uint64_t st = 77;
+    int n = 0;
+    for (int i = 0; i < 12; i++) {
+        users[n] = user_ids[i % 8], items[n] = item_ids[i], values[n++] = 1 + i % 4;
+    }
+    for (int k = 0; k < 40; k++) {
+        users[n] = user_ids[(int)(tq_uniform(&st) * 8)];
+        items[n] = item_ids[(int)(tq_uniform(&st) * 12)];
+        values[n++] = (float)(1 + (int)(tq_uniform(&st) * 5));
+    }
+    fixture *fx = calloc(1, sizeof *fx);
+    if (!fx) return -1;
+    TQ_OK(dataset_from_triplets(n, users, items, values, &fx->d));
+
+    gpuals_params p = tq_params(4, GPUALS_CONF_LOG, GPUALS_REG_FREQUENCY);
+    p.seed = 0xFFFFFFFFFFFFFFF0ull;
+    p.eps = 0.5;
+    p.reg = 0.0123456789;
+    p.alpha = 3.3;
+    p.dtype = GPUALS_DTYPE_FLOAT64;
+    p.device = GPUALS_DEVICE_GPU;
+    p.compute_loss = 1;
+    p.threads = 3;
+    p.cg_steps = 5;
+    p.iters = 7;
+    fx->m = tq_make_model(fx->d, &p, 31);
+    fx->m->final_loss = 0.123456789012345;
+    fx->m->train_seconds = 1.5;
+    fx->m->device_used = GPUALS_DEVICE_GPU;
+    tq_set_title(fx->m, 0, "Title\twith\ttabs");
+    tq_set_title(fx->m, 1, "Line\nbreak and \r return");
+    tq_set_title(fx->m, 3, "Back\\slash \\t literal");
+    tq_set_title(fx->m, 4, "Plain Title (1999)");
+    fx->dir = tq_temp_dir();
+    tq_format(fx->model, sizeof fx->model, "%s/model", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    gpuals_model_free(fx->m);
+    gpuals_data_free(fx->d);
+    tq_remove_tree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* Every stored part of a and b is identical. */
+static void assert_same_model(const gpuals_model *a, const gpuals_model *b)
+{
+    /* Shapes, factors and the training matrix, bit for bit. */
+    assert_int_equal(a->n_users, b->n_users);
+    assert_int_equal(a->n_items, b->n_items);
+    assert_int_equal(a->factors, b->factors);
+    assert_memory_equal(a->X, b->X, (size_t)(a->n_users * a->factors) * sizeof(float));
+    assert_memory_equal(a->Y, b->Y, (size_t)(a->n_items * a->factors) * sizeof(float));
+    assert_int_equal(a->conf.rows, b->conf.rows);
+    assert_int_equal(a->conf.cols, b->conf.cols);
+    assert_int_equal(a->conf.nnz, b->conf.nnz);
+    assert_memory_equal(a->conf.indptr, b->conf.indptr, (size_t)(a->n_users + 1) * 8);
+    assert_memory_equal(a->conf.indices, b->conf.indices, (size_t)a->conf.nnz * 4);
+    assert_memory_equal(a->conf.data, b->conf.data, (size_t)a->conf.nnz * 4);
+
+    /* Ids and titles. */
+    for (int64_t u = 0; u < a->n_users; u++)
+        assert_string_equal(gpuals_model_user_id(a, u), gpuals_model_user_id(b, u));
+    assert_true((a->titles == NULL) == (b->titles == NULL));
+    for (int64_t i = 0; i < a->n_items; i++) {
+        assert_string_equal(gpuals_model_item_id(a, i), gpuals_model_item_id(b, i));
+        assert_string_equal(gpuals_model_item_title(a, i), gpuals_model_item_title(b, i));
+        if (a->titles) assert_true((a->titles[i] == NULL) == (b->titles[i] == NULL));
+    }
+
+    /* Settings, summary and the training record. */
+    const gpuals_params *p = &a->params, *q = &b->params;
+    assert_int_equal(p->factors, q->factors);
+    assert_true(p->reg == q->reg && p->alpha == q->alpha && p->eps == q->eps);
+    assert_int_equal(p->reg_scale, q->reg_scale);
+    assert_int_equal(p->confidence, q->confidence);
+    assert_int_equal(p->iters, q->iters);
+    assert_int_equal(p->solver, q->solver);
+    assert_int_equal(p->cg_steps, q->cg_steps);
+    assert_true(p->seed == q->seed);
+    assert_int_equal(p->threads, q->threads);
+    assert_int_equal(p->dtype, q->dtype);
+    assert_int_equal(p->compute_loss, q->compute_loss);
+    assert_int_equal(p->device, q->device);
+    assert_memory_equal(&a->summary, &b->summary, sizeof a->summary);
+    assert_true(a->final_loss == b->final_loss ||
+                (isnan(a->final_loss) && isnan(b->final_loss)));
+    assert_true(a->train_seconds == b->train_seconds);
+    assert_int_equal(a->device_used, b->device_used);
+}
+
+/* The first n hits of a and b are identical (index and score bits). */
+static void assert_same_hits(const gpuals_hit *a, const gpuals_hit *b, int n)
+{
+    for (int k = 0; k < n; k++) {
+        assert_int_equal(a[k].index, b[k].index);
+        assert_memory_equal(&a[k].score, &b[k].score, sizeof a[k].score);
+    }
+}
+
+/* Every query answers identically on a and b. */
+static void assert_same_answers(const gpuals_model *a, const gpuals_model *b)
+{
+    gpuals_hit ha[64], hb[64];
+    int na, nb;
+    for (int64_t u = 0; u < a->n_users; u++) {
+        TQ_OK(gpuals_recommend(a, u, 64, NULL, ha, &na));
+        TQ_OK(gpuals_recommend(b, u, 64, NULL, hb, &nb));
+        assert_int_equal(na, nb);
+        assert_same_hits(ha, hb, na);
+        TQ_OK(gpuals_similar_users(a, u, 64, 0, ha, &na));
+        TQ_OK(gpuals_similar_users(b, u, 64, 0, hb, &nb));
+        assert_int_equal(na, nb);
+        assert_same_hits(ha, hb, na);
+        for (int64_t i = 0; i < a->n_items; i += 5) {
+            double ta, sa, tb, sb;
+            TQ_OK(gpuals_explain(a, u, i, 64, &ta, &sa, ha, &na));
+            TQ_OK(gpuals_explain(b, u, i, 64, &tb, &sb, hb, &nb));
+            assert_true(ta == tb && sa == sb && na == nb);
+            assert_same_hits(ha, hb, na);
+        }
+    }
+    for (int64_t i = 0; i < a->n_items; i++) {
+        TQ_OK(gpuals_similar_items(a, i, 64, 1, ha, &na));
+        TQ_OK(gpuals_similar_items(b, i, 64, 1, hb, &nb));
+        assert_int_equal(na, nb);
+        assert_same_hits(ha, hb, na);
+    }
+    float sa, sb, xa[4], xb[4];
+    TQ_OK(gpuals_score(a, "tab\there", "it\tem", &sa));
+    TQ_OK(gpuals_score(b, "tab\there", "it\tem", &sb));
+    assert_true(sa == sb);
+    int64_t items[3] = {0, 2, 2};
+    float values[3] = {5, 1, 2};
+    TQ_OK(gpuals_fold_in(a, items, values, 3, xa));
+    TQ_OK(gpuals_fold_in(b, items, values, 3, xb));
+    assert_memory_equal(xa, xb, sizeof xa);
+    int64_t ia, ib;
+    TQ_OK(lookup_item(a, "Title\twith\ttabs", &ia));
+    TQ_OK(lookup_item(b, "Title\twith\ttabs", &ib));
+    assert_int_equal(ia, ib);
+}
+
+static void test_save_load_identical(void **state)
+{
+    fixture *fx = *state;
+    gpuals_model *back = NULL;
+    TQ_OK(gpuals_model_save(fx->m, fx->model));
+    TQ_OK(gpuals_model_load(fx->model, &back));
+    assert_same_model(fx->m, back);
+    assert_same_answers(fx->m, back);
+    gpuals_model_free(back);
+
+    /* No loss recorded and no titles also survive. */
+    double loss = fx->m->final_loss;
+    char **titles = fx->m->titles;
+    fx->m->final_loss = NAN;
+    fx->m->titles = NULL;
+    TQ_OK(gpuals_model_save(fx->m, fx->model));
+    fx->m->titles = titles;
+    fx->m->final_loss = loss;
+    TQ_OK(gpuals_model_load(fx->model, &back));
+    assert_true(isnan(back->final_loss));
+    assert_null(back->titles);
+    gpuals_model_free(back);
+
+    /* The meta data says what it should. */
+    json_error_t err;
+    json_t *meta = json_load_file(tq_path(fx->model, "meta.json"), 0, &err);
+    assert_non_null(meta);
+    assert_string_equal(json_string_value(json_object_get(meta, "format")), "gpu-als model");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(meta, "params"),
+                                                          "seed")), "18446744073709551600");
+    json_t *files = json_object_get(meta, "files");
+    assert_int_equal(json_object_size(files), 7);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(files, "users.tsv"),
+                                                        "bytes")),
+                     file_size(tq_path(fx->model, "users.tsv")));
+    json_decref(meta);
+}
+
+static void test_save_replaces_and_refuses(void **state)
+{
+    fixture *fx = *state;
+
+    /* A second save replaces the first, leaving no temporary or old directory behind. */
+    TQ_OK(gpuals_model_save(fx->m, fx->model));
+    float saved = fx->m->X[0];
+    fx->m->X[0] = 42.0f;
+    char with_slash[4200];
+    tq_format(with_slash, sizeof with_slash, "%s/", fx->model);
+    TQ_OK(gpuals_model_save(fx->m, with_slash));
+    fx->m->X[0] = saved;
+    gpuals_model *back = NULL;
+    TQ_OK(gpuals_model_load(fx->model, &back));
+    assert_true(back->X[0] == 42.0f);
+    gpuals_model_free(back);
+    assert_int_equal(count_entries(fx->dir, ".tmp-"), 0);
+    assert_int_equal(count_entries(fx->dir, ".old-"), 0);
+
+    /* A directory that is not a model, and a plain file, are left alone. */
+    char other[4200];
+    tq_format(other, sizeof other, "%s/notes", fx->dir);
+    assert_int_equal(mkdir(other, 0777), 0);
+    write_raw(tq_path(other, "keep.txt"), "mine", 4);
+    assert_int_equal(gpuals_model_save(fx->m, other), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "not a gpu-als model directory"));
+    assert_int_equal(file_size(tq_path(other, "keep.txt")), 4);
+    tq_format(other, sizeof other, "%s/file", fx->dir);
+    write_raw(other, "x", 1);
+    assert_int_equal(gpuals_model_save(fx->m, other), GPUALS_ERR_IO);
+    assert_int_equal(file_size(other), 1);
+
+    /* A missing parent directory: nothing is created. */
+    tq_format(other, sizeof other, "%s/no/such/dir", fx->dir);
+    assert_int_equal(gpuals_model_save(fx->m, other), GPUALS_ERR_IO);
+    assert_int_equal(count_entries(fx->dir, ".tmp-"), 0);
+
+    /* An empty directory may be used. */
+    tq_format(other, sizeof other, "%s/empty", fx->dir);
+    assert_int_equal(mkdir(other, 0777), 0);
+    TQ_OK(gpuals_model_save(fx->m, other));
+    TQ_OK(gpuals_model_load(other, &back));
+    gpuals_model_free(back);
+}
+
+/* Save a fresh copy of the model at <dir>/<name> and return its path (static buffer). */
+static const char *fresh_copy(fixture *fx, const char *name)
+{
+    static char path[4200];
+    tq_format(path, sizeof path, "%s/%s", fx->dir, name);
+    TQ_OK(gpuals_model_save(fx->m, path));
+    return path;
+}
+
+/* Loading path fails with status want and a message containing every needle. */
+static void assert_load_fails(const char *path, gpuals_status want, const char *needle1,
+                              const char *needle2)
+{
+    gpuals_model *m = (gpuals_model *)1;
+    gpuals_status s = gpuals_model_load(path, &m);
+    if (s != want)
+        fail_msg("load gave %s (%s), expected %s", gpuals_status_name(s), gpuals_last_error(),
+                 gpuals_status_name(want));
+    assert_null(m);
+    const char *msg = gpuals_last_error();
+    if (needle1 && !strstr(msg, needle1)) fail_msg("\"%s\" lacks \"%s\"", msg, needle1);
+    if (needle2 && !strstr(msg, needle2)) fail_msg("\"%s\" lacks \"%s\"", msg, needle2);
+}
+
+/* Change meta.json of model dir: set object obj's key to the integer v. */
+static void edit_meta(const char *dir, const char *obj, const char *key, json_int_t v)
+{
+    char path[4300];
+    tq_format(path, sizeof path, "%s/meta.json", dir);
+    json_error_t err;
+    json_t *meta = json_load_file(path, 0, &err);
+    assert_non_null(meta);
+    json_t *o = json_object_get(meta, obj);
+    assert_non_null(o);
+    assert_int_equal(json_object_set_new(o, key, json_integer(v)), 0);
+    assert_int_equal(json_dump_file(meta, path, JSON_INDENT(2)), 0);
+    json_decref(meta);
+}
+
+static void test_corruption_is_refused(void **state)
+{
+    fixture *fx = *state;
+    char p[4300];
+
+    /* A changed byte in the factor data, the id list, and the matrix values. */
+    const char *m = fresh_copy(fx, "c1");
+    flip_byte(tq_path(m, "item_factors.npy"), 1);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "item_factors.npy", "checksum");
+    m = fresh_copy(fx, "c2");
+    flip_byte(tq_path(m, "users.tsv"), 3);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "users.tsv", "checksum");
+    m = fresh_copy(fx, "c3");
+    flip_byte(tq_path(m, "data.npy"), 2);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "data.npy", NULL);
+
+    /* A truncated file: by its size, and (with meta.json patched to match) by its header. */
+    m = fresh_copy(fx, "c4");
+    tq_format(p, sizeof p, "%s/indices.npy", m);
+    long size = file_size(p);
+    assert_int_equal(truncate(p, size - 4), 0);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "indices.npy", "truncated");
+    json_error_t err;
+    tq_format(p, sizeof p, "%s/meta.json", m);
+    json_t *meta = json_load_file(p, 0, &err);
+    json_object_set_new(json_object_get(meta, "files"), "indices.npy",
+                        json_pack("{s:I, s:s}", "bytes", (json_int_t)(size - 4), "xxh64",
+                                  "0000000000000000"));
+    assert_int_equal(json_dump_file(meta, p, 0), 0);
+    json_decref(meta);
+    assert_load_fails(m, GPUALS_ERR_PARSE, "indices.npy", "truncated");
+
+    /* A wrong shape in meta.json: the first file that disagrees is named, with meta.json. */
+    m = fresh_copy(fx, "c5");
+    edit_meta(m, "shape", "users", fx->m->n_users + 1);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "user_factors.npy", "meta.json");
+    m = fresh_copy(fx, "c6");
+    edit_meta(m, "shape", "nnz", fx->m->conf.nnz - 1);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "indices.npy", "meta.json");
+    m = fresh_copy(fx, "c7");
+    edit_meta(m, "shape", "factors", 5);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json", "factors");
+
+    /* A missing file, a broken meta.json, a missing meta.json, a file instead of a dir. */
+    m = fresh_copy(fx, "c8");
+    assert_int_equal(unlink(tq_path(m, "items.tsv")), 0);
+    assert_load_fails(m, GPUALS_ERR_IO, "items.tsv", NULL);
+    m = fresh_copy(fx, "c9");
+    tq_format(p, sizeof p, "%s/meta.json", m);
+    assert_int_equal(truncate(p, file_size(p) / 2), 0);
+    assert_load_fails(m, GPUALS_ERR_PARSE, "meta.json", NULL);
+    assert_int_equal(unlink(p), 0);
+    assert_load_fails(m, GPUALS_ERR_IO, "meta.json", NULL);
+    assert_load_fails(tq_path(fresh_copy(fx, "c10"), "users.tsv"), GPUALS_ERR_IO,
+                      "not a model directory", NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* numpy                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char numpy_check[] =
+    "import sys\n"
+    "import numpy as np\n"
+    "d, out = sys.argv[1], sys.argv[2]\n"
+    "def load(name, dtype, ndim):\n"
+    "    a = np.load(d + '/' + name, allow_pickle=False)\n"
+    "    assert a.dtype == np.dtype(dtype), (name, a.dtype)\n"
+    "    assert a.ndim == ndim and a.flags['C_CONTIGUOUS'], name\n"
+    "    return a\n"
+    "X = load('user_factors.npy', '<f4', 2)\n"
+    "Y = load('item_factors.npy', '<f4', 2)\n"
+    "indptr = load('indptr.npy', '<i8', 1)\n"
+    "indices = load('indices.npy', '<i4', 1)\n"
+    "data = load('data.npy', '<f4', 1)\n"
+    "assert indptr[0] == 0 and indptr[-1] == len(indices) == len(data)\n"
+    "assert len(indptr) == X.shape[0] + 1 and X.shape[1] == Y.shape[1]\n"
+    "try:\n"
+    "    import scipy.sparse\n"
+    "    M = scipy.sparse.csr_matrix((data, indices, indptr), shape=(X.shape[0], Y.shape[0]))\n"
+    "    assert M.nnz == len(data)\n"
+    "except ImportError:\n"
+    "    pass\n"
+    "for name, a in (('X', X), ('Y', Y), ('indptr', indptr), ('indices', indices),\n"
+    "                ('data', data)):\n"
+    "    a.tofile(out + '/' + name + '.bin')\n";
+
+/* A python interpreter that can import numpy, or NULL. */
+static const char *python_with_numpy(void)
+{
+    static const char *candidates[] = {"python3", "/usr/bin/python3"};
+    for (size_t k = 0; k < sizeof candidates / sizeof candidates[0]; k++) {
+        char cmd[256];
+        tq_format(cmd, sizeof cmd, "%s -c 'import numpy' >/dev/null 2>&1", candidates[k]);
+        int rc = system(cmd);
+        if (rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0) return candidates[k];
+    }
+    return NULL;
+}
+
+/* The file out/name holds exactly the bytes of want. */
+static void assert_file_bytes(const char *out, const char *name, const void *want, size_t n)
+{
+    long len;
+    unsigned char *got = slurp(tq_path(out, name), &len);
+    assert_int_equal(len, (long)n);
+    assert_memory_equal(got, want, n);
+    free(got);
+}
+
+static void test_numpy_reads_the_files(void **state)
+{
+    fixture *fx = *state;
+    const char *py = python_with_numpy();
+    if (!py) {
+        print_message("no python3 with numpy found: skipping the numpy.load check (the "
+                      "header format is still checked by test_npy_round_trip_and_header)\n");
+        return;
+    }
+
+    /* Save, write the script, run it. */
+    const char *model = fresh_copy(fx, "np");
+    char script[4300], out[4300], cmd[9000];
+    tq_format(script, sizeof script, "%s/check.py", fx->dir);
+    tq_format(out, sizeof out, "%s/np-out", fx->dir);
+    assert_int_equal(mkdir(out, 0777), 0);
+    write_raw(script, numpy_check, strlen(numpy_check));
+    tq_format(cmd, sizeof cmd, "%s %s %s %s", py, script, model, out);
+    int rc = system(cmd);
+    assert_true(rc != -1 && WIFEXITED(rc));
+    assert_int_equal(WEXITSTATUS(rc), 0);
+
+    /* What numpy read is what the model holds, byte for byte. */
+    const gpuals_model *m = fx->m;
+    assert_file_bytes(out, "X.bin", m->X, (size_t)(m->n_users * m->factors) * sizeof(float));
+    assert_file_bytes(out, "Y.bin", m->Y, (size_t)(m->n_items * m->factors) * sizeof(float));
+    assert_file_bytes(out, "indptr.bin", m->conf.indptr, (size_t)(m->n_users + 1) * 8);
+    assert_file_bytes(out, "indices.bin", m->conf.indices, (size_t)m->conf.nnz * 4);
+    assert_file_bytes(out, "data.bin", m->conf.data, (size_t)m->conf.nnz * 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest npy_tests[] = {
+        cmocka_unit_test(test_npy_round_trip_and_header),
+        cmocka_unit_test(test_npy_refuses_bad_files),
+    };
+    const struct CMUnitTest model_tests[] = {
+        cmocka_unit_test(test_save_load_identical),
+        cmocka_unit_test(test_save_replaces_and_refuses),
+        cmocka_unit_test(test_corruption_is_refused),
+        cmocka_unit_test(test_numpy_reads_the_files),
+    };
+    int failed = cmocka_run_group_tests_name("npy", npy_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("model directories", model_tests, setup, teardown);
+    return failed;
+}
