@@ -119,7 +119,7 @@ static int walk_iteration(int iteration, double seconds, double loss, void *user
     if (w->json) {
         json_t *row = json_object();
         json_object_set_new(row, "iteration", json_integer(iteration));
-        json_object_set_new(row, "seconds", json_real(step));
+        json_object_set_new(row, "seconds", json_real(seconds));
         json_object_set_new(row, "loss", isfinite(loss) ? json_real(loss) : json_null());
         json_array_append_new(w->lines, row);
     } else {
