@@ -92,6 +92,7 @@ void metrics_acc_init(metrics_acc *a, int k, int64_t n_items)
     a->full = 1;
 }
 
+/* bsearch order of item indices. */
 static int cmp_i32(const void *a, const void *b)
 {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -221,6 +222,7 @@ typedef struct {
     int32_t *rel;      /* one user's relevant items */
 } eval_scratch;
 
+/* Free every buffer (NULL ones included). */
 static void eval_scratch_free(eval_scratch *w)
 {
     free(w->users);

@@ -86,6 +86,7 @@ typedef struct {
     int64_t pos; /* position in the CSR; increasing with the item within a row */
 } ranked_entry;
 
+/* qsort order: smaller draw first, then earlier position. */
 static int ranked_entry_cmp(const void *a, const void *b)
 {
     const ranked_entry *x = a, *y = b;

@@ -32,6 +32,14 @@ all(r['returned']<=2 for r in d)" "$tmp/out" || { echo "FAIL: --all-users --json
 expect_exit 0 recommend "${M[@]}" --like apple --like date -n 3 && lacks "$tmp/out" "apple"
 expect_exit 0 recommend "${M[@]}" --all-users --out "$tmp/all.tsv"
 [ "$(wc -l <"$tmp/all.tsv")" -gt 4 ] || { echo "FAIL: --out"; failures=$((failures + 1)); }
+# The batched path for many users never returns a liked item either.
+leaks=$(awk -F'\t' 'NR == FNR { liked[$1 "\t" $2] = 1; next }
+                    FNR > 1 && (($1 "\t" $3) in liked) { print }' "$FIX/tiny.tsv" "$tmp/all.tsv")
+[ -z "$leaks" ] || { echo "FAIL: --all-users returned liked items: $leaks"; failures=$((failures + 1)); }
+printf 'carol\nbob\n' >"$tmp/users.txt"
+expect_exit 0 recommend "${M[@]}" --users "$tmp/users.txt" -n 1
+[ "$(cut -f1 "$tmp/out" | tr '\n' ' ')" = "user carol bob " ] || { echo "FAIL: --users order";
+  failures=$((failures + 1)); }
 
 # Unknown users and items: exit 7 with the closest matches.
 expect_exit 7 recommend "${M[@]}" --user alicia && contains "$tmp/err" "alice"

@@ -43,6 +43,7 @@ typedef struct {
     const char *plot_path;
 } eval_args;
 
+/* `gpu-als eval --help` on stdout. */
 static void print_help(void)
 {
     printf("Usage: gpu-als eval [OPTIONS]\n\n"
@@ -71,6 +72,7 @@ static void print_help(void)
            cli_help_data, cli_help_train, cli_help_general, cli_help_exit_codes);
 }
 
+/* The command's own options (cli_own_option_fn). */
 static int own_option(int opt, const char *arg, void *ctx)
 {
     eval_args *a = ctx;
@@ -123,6 +125,7 @@ typedef struct {
     int n_eval;
 } eval_curves;
 
+/* Free the curves' arrays. */
 static void curves_free(eval_curves *c)
 {
     free(c->iter_x);
@@ -144,6 +147,7 @@ static int curves_alloc(eval_curves *c, int iters)
     return gpuals_status_exit_code(GPUALS_ERR_NOMEM);
 }
 
+/* The CSV header: iteration, seconds, loss and the metric names at k. */
 static void history_header(FILE *f, int k)
 {
     char name[64];
@@ -152,6 +156,7 @@ static void history_header(FILE *f, int k)
     fputc('\n', f);
 }
 
+/* metrics_fit's callback: a progress line, a history row and the curves' points. */
 static int on_iteration(int iteration, double seconds, double loss, const metrics_result *mr,
                         void *user)
 {
@@ -289,6 +294,7 @@ static const char *confidence_name(gpuals_confidence c)
     return c == GPUALS_CONF_HU ? "hu" : c == GPUALS_CONF_LOG ? "log" : "implicit";
 }
 
+/* The result as aligned text on stdout. */
 static void print_text(const eval_args *a, const csr *train, const csr *test,
                        const metrics_result *r, double seconds)
 {
@@ -308,6 +314,7 @@ static void print_text(const eval_args *a, const csr *train, const csr *test,
         printf("%-24s %.6f\n", metrics_name(m, r->k, name, sizeof name), r->value[m]);
 }
 
+/* The result as one JSON document on stdout; 0 or an exit code. */
 static int print_json(const cli_opts *o, const eval_args *a, const gpuals_data *d,
                       const csr *train, const csr *test, const metrics_result *r,
                       double seconds, double loss)

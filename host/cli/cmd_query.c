@@ -336,6 +336,83 @@ static void write_ranked(output *out, json_t *arr, const gpuals_model *m, const 
     }
 }
 
+/* Many users: their factor rows scored in batches by one matrix product each and a partial
+ * selection (topn_batch). Users without interactions are left out and counted. */
+static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users, int64_t n_users,
+                                    int n, const gpuals_rec_options *ro, output *out,
+                                    json_t *arr, const cli_opts *o)
+{
+    size_t f = (size_t)m->factors;
+    float *Q = malloc((size_t)(n_users ? n_users : 1) * f * sizeof *Q);
+    int64_t *rows = malloc((size_t)(n_users ? n_users : 1) * sizeof *rows);
+    int64_t *idx = malloc((size_t)(n_users ? n_users : 1) * (size_t)n * sizeof *idx);
+    float *score = malloc((size_t)(n_users ? n_users : 1) * (size_t)n * sizeof *score);
+    int *n_out = malloc((size_t)(n_users ? n_users : 1) * sizeof *n_out);
+    unsigned char *allowed = NULL;
+    gpuals_hit *hits = malloc((size_t)n * sizeof *hits);
+    gpuals_status s = GPUALS_OK;
+    if (!Q || !rows || !idx || !score || !n_out || !hits)
+        s = gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for %lld users' recommendations",
+                        (long long)n_users);
+
+    /* The query rows: users whose factors are not all zero. */
+    int64_t nq = 0, empty = 0;
+    for (int64_t q = 0; s == GPUALS_OK && q < n_users; q++) {
+        const float *x = m->X + (size_t)users[q] * f;
+        int zero = 1;
+        for (size_t c = 0; c < f && zero; c++) zero = x[c] == 0.0f;
+        if (zero) {
+            empty++;
+            continue;
+        }
+        memcpy(Q + (size_t)nq * f, x, f * sizeof *Q);
+        rows[nq++] = users[q];
+    }
+
+    /* The allow/deny mask over items. */
+    if (s == GPUALS_OK && (ro->allow != NULL || ro->deny != NULL)) {
+        allowed = malloc((size_t)(m->n_items ? m->n_items : 1));
+        if (allowed == NULL) s = gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
+        else memset(allowed, ro->allow != NULL ? 0 : 1, (size_t)m->n_items);
+        for (int64_t k = 0; allowed && k < ro->n_allow; k++) allowed[ro->allow[k]] = 1;
+        for (int64_t k = 0; allowed && k < ro->n_deny; k++) allowed[ro->deny[k]] = 0;
+    }
+
+    /* Rank and write. */
+    topn_filter flt = {0};
+    if (ro->filter_liked) {
+        flt.exclude = &m->conf;
+        flt.exclude_row = rows;
+    }
+    flt.allowed = allowed;
+    if (s == GPUALS_OK && nq > 0)
+        s = topn_batch(Q, nq, m->Y, m->n_items, m->factors, &flt, n, idx, score, n_out);
+    int64_t short_lists = 0;
+    for (int64_t q = 0; s == GPUALS_OK && q < nq; q++) {
+        for (int k = 0; k < n_out[q]; k++) {
+            hits[k].index = idx[q * n + k];
+            hits[k].score = score[q * n + k];
+        }
+        short_lists += n_out[q] < n;
+        write_ranked(out, arr, m, gpuals_model_user_id(m, rows[q]), hits, n_out[q], n);
+    }
+    if (s == GPUALS_OK && o->verbosity > 0 && empty > 0)
+        cli_note("%lld user%s with no interactions left out", (long long)empty,
+                 empty == 1 ? "" : "s");
+    if (s == GPUALS_OK && o->verbosity > 0 && short_lists > 0)
+        cli_note("%lld user%s had fewer than %d candidates and got shorter lists",
+                 (long long)short_lists, short_lists == 1 ? "" : "s", n);
+
+    free(Q);
+    free(rows);
+    free(idx);
+    free(score);
+    free(n_out);
+    free(allowed);
+    free(hits);
+    return s;
+}
+
 static int run_recommend(const gpuals_model *m, const query_args *a, const cli_opts *o)
 {
     int n = (int)a->n;
@@ -379,32 +456,19 @@ static int run_recommend(const gpuals_model *m, const query_args *a, const cli_o
         csr_free(&liked);
         free(x);
     } else {
-        /* Known users, one by one; users without interactions are reported, not ranked. */
         s = recommend_users(m, a, &users, &n_users);
-        int64_t empty = 0, short_lists = 0;
-        for (int64_t q = 0; s == GPUALS_OK && q < n_users; q++) {
+        if (s == GPUALS_OK && n_users == 1) {
+            /* One user: a user without interactions is an error, not a ranking of ties. */
             int k = 0;
-            s = gpuals_recommend(m, users[q], n, &ro, hits, &k);
-            if (s == GPUALS_ERR_EMPTY && n_users > 1) {
-                empty++;
-                s = GPUALS_OK;
-                continue;
-            }
-            if (s != GPUALS_OK) break;
-            if (k < n) {
-                short_lists++;
-                if (n_users == 1 && o->verbosity > 0)
-                    cli_note("user %s: only %d candidate%s remain; returning %d of %d",
-                             gpuals_model_user_id(m, users[q]), k, k == 1 ? "" : "s", k, n);
-            }
-            write_ranked(&out, arr, m, gpuals_model_user_id(m, users[q]), hits, k, n);
+            s = gpuals_recommend(m, users[0], n, &ro, hits, &k);
+            if (s == GPUALS_OK && k < n && o->verbosity > 0)
+                cli_note("user %s: only %d candidate%s remain; returning %d of %d",
+                         gpuals_model_user_id(m, users[0]), k, k == 1 ? "" : "s", k, n);
+            if (s == GPUALS_OK) write_ranked(&out, arr, m, gpuals_model_user_id(m, users[0]),
+                                             hits, k, n);
+        } else if (s == GPUALS_OK) {
+            s = recommend_many(m, users, n_users, n, &ro, &out, arr, o);
         }
-        if (s == GPUALS_OK && o->verbosity > 0 && empty > 0)
-            cli_note("%lld user%s with no interactions left out", (long long)empty,
-                     empty == 1 ? "" : "s");
-        if (s == GPUALS_OK && o->verbosity > 0 && n_users > 1 && short_lists > 0)
-            cli_note("%lld user%s had fewer than %d candidates and got shorter lists",
-                     (long long)short_lists, short_lists == 1 ? "" : "s", n);
     }
     if (s == GPUALS_OK && arr != NULL) {
         rc = emit_json(&out, arr);

@@ -74,6 +74,7 @@ typedef struct {
     double seconds;
 } tune_run;
 
+/* `gpu-als tune --help` on stdout. */
 static void print_help(void)
 {
     printf("Usage: gpu-als tune [OPTIONS]\n\n"
@@ -138,6 +139,7 @@ static int parse_list(tune_args *a, int p, int shared_opt, const char *arg)
     return 0;
 }
 
+/* --split-seed N: 0 or a usage error. */
 static int parse_seed(const char *arg, uint64_t *out)
 {
     char *end;
@@ -150,6 +152,7 @@ static int parse_seed(const char *arg, uint64_t *out)
     return 0;
 }
 
+/* The command's own options (cli_own_option_fn). */
 static int own_option(int opt, const char *arg, void *ctx)
 {
     tune_args *a = ctx;
@@ -209,6 +212,7 @@ static void grid_setting(const tune_args *a, long r, double *setting)
     }
 }
 
+/* Put a run's grid settings into training parameters. */
 static void apply_setting(gpuals_params *p, const double *setting)
 {
     p->factors = (int)setting[P_FACTORS];
@@ -237,6 +241,7 @@ typedef struct {
     double last_value;       /* the metric at the last evaluation */
 } run_state;
 
+/* A run's settings as words, for the per-run line. */
 static void describe_setting(const double *s, char *buf, size_t len)
 {
     snprintf(buf, len, "factors %d  reg %g  alpha %g  confidence %s  iters %d",
@@ -257,6 +262,8 @@ static void draw_progress(const run_state *st)
     fflush(stderr);
 }
 
+/* metrics_fit's callback: track the best evaluation and stop after `patience` without
+ * improvement; redraw the progress line on a terminal. */
 static int on_iteration(int iteration, double seconds, double loss, const metrics_result *m,
                         void *user)
 {
@@ -372,6 +379,7 @@ static void append_word(char *cmd, size_t len, const char *s)
     snprintf(cmd + n, len - n, "'");
 }
 
+/* Append an option and its value (NULL: a flag) to the command line. */
 static void append_option(char *cmd, size_t len, const char *opt, const char *value)
 {
     append_word(cmd, len, opt);
@@ -445,6 +453,7 @@ static void metric_header(FILE *f, int k, const char *sep, int width)
         fprintf(f, "%s%*s", sep, width, metrics_name(m, k, name, sizeof name));
 }
 
+/* The sorted runs as TSV with a header row; 0 or an exit code. */
 static int write_tsv(const char *path, const tune_run *runs, long n, int k)
 {
     FILE *f = fopen(path, "w");
@@ -474,6 +483,7 @@ static int write_tsv(const char *path, const tune_run *runs, long n, int k)
     return 0;
 }
 
+/* The sorted runs as an aligned table on stdout, then the best command. */
 static void print_table(const tune_run *runs, long n, int k, const char *command)
 {
     printf("%4s %7s %9s %9s %10s %5s %4s %8s", "rank", "factors", "reg", "alpha", "confidence",
@@ -492,6 +502,7 @@ static void print_table(const tune_run *runs, long n, int k, const char *command
     printf("\nbest: %s\n", command);
 }
 
+/* One run as a JSON object (new reference). */
 static json_t *run_json(const tune_run *r, long rank, int k)
 {
     char name[64];
@@ -514,6 +525,7 @@ static json_t *run_json(const tune_run *r, long rank, int k)
     return j;
 }
 
+/* Every run and the best command as one JSON document on stdout; 0 or an exit code. */
 static int print_json(const cli_opts *o, const tune_args *a, const tune_run *runs, long n,
                       const char *command)
 {

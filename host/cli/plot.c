@@ -69,6 +69,7 @@ static void put_quoted(FILE *f, const char *s)
     fputc('\'', f);
 }
 
+/* A number for a data block; NaN and infinities as NaN (a gap). */
 static void put_number(FILE *f, double v)
 {
     if (isfinite(v))
