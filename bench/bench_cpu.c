@@ -83,10 +83,10 @@ static int emit_parts(bench_ctx *ctx, double *part[4], int n, const char *why)
 {
     static const char *const phases[4] = {"yty", "half_users", "xtx", "half_items"};
     static const char *const notes[4] = {
-        "Gram of the item factors inside the fit (bench_hooks.c)",
-        "users' solves inside the fit (bench_hooks.c), Gram not included",
-        "Gram of the user factors inside the fit (bench_hooks.c)",
-        "items' solves inside the fit (bench_hooks.c), Gram not included",
+        "inside the fit: previous callback to the users' solves (YtY and the half's setup)",
+        "inside the fit: the users' solves (bench_hooks.c); YtY not included",
+        "inside the fit: users' solves to the items' solves (XtX and the half's setup)",
+        "inside the fit: the items' solves (bench_hooks.c); XtX not included",
     };
     bench_work works[4];
     bench_work gy = bench_work_gram(ctx->items, ctx->p.factors);

@@ -32,11 +32,20 @@
  *    (potrf fails, or L_kk^2 <= ALS_PIVOT_RTOL * f * eps * A_kk, als_internal.h) is reported as a
  *    singular system instead of being divided by.
  *
+ * The training loss (als.h) is `implicit`'s, including its treatment of a "disliked" entry,
+ * which adds |c| to the numerator as a liked one does. Its dense part sum_u x_u^T YtY x_u is
+ * computed as the elementwise product <XtX, YtY> of the two Gram matrices (O(f^2) once, not
+ * O(f^2) per user), the rest per user in double and summed in row order.
+ *
+ * Layout: during a fit the factors live in rows padded with zeros to a whole number of 64-byte
+ * vectors (ld entries, ld >= f; 112 for f = 100 in float32), so the hot loops need no scalar
+ * tails; the padding stays zero through every update and is dropped when the factors are copied
+ * back.
+ *
  * Departures from `implicit`: YtY is accumulated in double in fixed row chunks and summed in a
  * fixed order (als_gram), so it is bit-identical for any thread count, and each row's solve uses
  * only its own data, so the factors do not depend on the thread count either. A non-finite row
- * stops training with a status (implicit's GPU path zeroes such rows with a warning). The loss
- * is accumulated in double per row and summed in row order.
+ * stops training with a status (implicit's GPU path zeroes such rows with a warning).
  */
 
 #include <lapacke.h>
@@ -201,7 +210,7 @@ static double ALS_FN(row_loss_terms)(const ALS_T *Y, size_t ld, int len, const i
 #define ALS_GATHER_ROWS 128
 
 typedef struct {
-    ALS_T *r, *p, *ap;      /* CG vectors, ld each (the padding stays zero) */
+    ALS_T *r, *p, *ap;      /* CG vectors, ld each */
     ALS_T *A, *b, *diag;    /* Cholesky: f x f system, right-hand side, diagonal before potrf */
     ALS_T *pos, *neg;       /* Cholesky: ALS_GATHER_ROWS x f gathered rows (weights > 0, < 0) */
     void *block;            /* the one allocation behind all of them */
@@ -249,9 +258,9 @@ typedef struct {
     als_failure *fail;
 } ALS_FN(als_half);
 
-/* out = sign * (G v + lambda v) over the first f entries (the padding of out is left alone).
- * G is symmetric, so it is handed to gemv as the column-major matrix it equally is: OpenBLAS's
- * column-major kernel (a sum of scaled columns) is the faster one at these sizes. */
+/* out = sign * (G v + lambda v), its padding set to zero. G is symmetric, so it is handed to
+ * gemv as the column-major matrix it equally is: OpenBLAS's column-major kernel (a sum of
+ * scaled columns) is the faster one at these sizes. */
 static void ALS_FN(dense_apply)(const ALS_FN(als_half) *h, ALS_T lambda, const ALS_T *v,
                                 ALS_T sign, ALS_T *out)
 {
@@ -259,10 +268,12 @@ static void ALS_FN(dense_apply)(const ALS_FN(als_half) *h, ALS_T lambda, const A
     ALS_GEMV(CblasColMajor, CblasNoTrans, f, f, sign, h->G, (int)h->ld, v, 1, 0, out, 1);
     ALS_T sl = sign * lambda;
     for (int j = 0; j < f; j++) out[j] += sl * v[j];
+    for (size_t j = (size_t)f; j < h->ld; j++) out[j] = 0;
 }
 
 /* Warm-started CG on one row (equations in the file comment); x is updated in place. The
- * vectors run over the whole padded row, whose padding stays zero. */
+ * vectors run over the whole padded row, whose padding is zero (in x and Y as laid out by
+ * als_run, in r and Ap as dense_apply leaves them). */
 ALS_HOT static void ALS_FN(cg_row)(ALS_FN(als_ws) *w, const ALS_FN(als_half) *h,
                                    const int32_t *idx, const float *conf, int64_t n,
                                    ALS_T lambda, ALS_T *x)

@@ -35,10 +35,13 @@
 #define ALS_CG_EPS 1e-20
 
 /* Cholesky treats a pivot as zero when L_kk^2 <= ALS_PIVOT_RTOL * f * eps * A_kk, A_kk being the
- * diagonal entry before factorising and eps the machine epsilon of the type. A ratio L_kk^2 / A_kk
- * bounds the reciprocal of the (diagonally scaled) condition number from above, so such a
- * pivot means the system is singular to working precision: a rank-deficient system whose last
- * pivot came out as rounding noise of either sign, rather than a solution made of that noise. */
+ * diagonal entry before factorising and eps the machine epsilon of the type. L_kk^2 / A_kk
+ * bounds the reciprocal of the (diagonally scaled) condition number from above, and f * eps is
+ * the size of the rounding in a pivot, so such a pivot means the system is singular to working
+ * precision: typically a rank-deficient system (reg 0, more factors than rows on the other
+ * side) whose last pivots came out as rounding noise of either sign; dividing by them would
+ * give a finite but meaningless solution. For scale: training on the embedded MovieLens data
+ * (reg 0.01, float32, 32 to 256 factors) the smallest ratio seen in any row is about 0.06. */
 #define ALS_PIVOT_RTOL 1.0
 
 /* Rows per chunk and chunks per wave of the deterministic Gram matrix (see als_gram). */

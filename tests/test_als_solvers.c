@@ -71,7 +71,7 @@ static void test_cg_with_f_steps_matches_cholesky(void **state)
 {
     (void)state;
     test_pair t;
-    pair_random(&t, 15, 11, 0.3, 0, 2, -1);
+    pair_random(&t, 15, 11, 0.3, 1, 2, -1);
     gpuals_params p = test_params(5, GPUALS_SOLVER_CHOLESKY, 4, 0.05);
     double *Xc, *Yc, *Xg, *Yg;
     fit_f64(&t, &p, &Xc, &Yc, NULL);

@@ -2,9 +2,9 @@
  * test_readers.c - every rating format, detection, the counts of the summary, and every kind
  * of malformed line, through reader_load and gpuals_data_load.
  *
- * Fixtures live in tests/fixtures/data/ (written by hand; see the comments there for what each
- * holds). Files with NUL bytes and overlong lines are written at run time in the working
- * directory, so the repository keeps no 64 KiB fixture.
+ * Fixtures live in tests/fixtures/data/ (written by hand; its README.md says what each holds).
+ * Files with NUL bytes, overlong lines or more than one read block are written at run time in
+ * the working directory, so the repository keeps no large fixture.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -454,17 +454,22 @@ static void test_nul_and_long_lines(void **state)
     free(buf);
 }
 
-/* A file larger than the 4 MiB read block, with an overlong line across the block boundary:
- * lines split between two reads and the skipped line must not shift any count or number. */
+/* A file larger than the 4 MiB read block with two overlong lines: one that starts 50 KB
+ * before the end of the first block (found whole after a refill), and one of 5 MB, longer than
+ * the block itself (skipped across several reads). Lines split between reads and the skipped
+ * lines must not shift any count or line number. */
 static void test_across_blocks(void **state)
 {
     (void)state;
-    enum { LINES = 300000, LONG_AT = 184453, LONG_BYTES = 100000 }; /* starts 50 KB before 4 MiB */
+    enum { LINES = 300000, LONG1 = 184453, LONG2 = 250000 };
+    static char filler[5000000];
+    memset(filler, 'x', sizeof filler);
     FILE *f = fopen("test_data_readers_big.dat", "wb");
     assert_non_null(f);
-    for (int k = 1; k <= LINES + 1; k++) {
-        if (k == LONG_AT) {
-            for (int b = 0; b < LONG_BYTES; b++) fputc('x', f);
+    for (int k = 1; k <= LINES + 2; k++) {
+        if (k == LONG1 || k == LONG2) {
+            size_t n = k == LONG1 ? 100000 : sizeof filler;
+            assert_int_equal(fwrite(filler, 1, n, f), n);
             fputc('\n', f);
             continue;
         }
@@ -474,19 +479,21 @@ static void test_across_blocks(void **state)
 
     gpuals_data *d;
     expect_error(load("test_data_readers_big.dat", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
-                 GPUALS_ERR_PARSE, "test_data_readers_big.dat", LONG_AT,
+                 GPUALS_ERR_PARSE, "test_data_readers_big.dat", LONG1,
                  "expected a line of at most 65536 bytes, found a longer one");
     assert_int_equal(load("test_data_readers_big.dat", GPUALS_FORMAT_AUTO, -INFINITY, 1, &d),
                      GPUALS_OK);
     const gpuals_summary *s = gpuals_data_summary(d);
-    assert_int_equal(s->raw_lines, LINES + 1);
+    assert_int_equal(s->raw_lines, LINES + 2);
     assert_int_equal(s->kept_lines, LINES);
-    assert_int_equal(s->bad_lines, 1);
-    assert_int_equal(s->first_bad_line, LONG_AT);
-    assert_int_equal(s->users, (LINES + 1) / 7 + 1);
+    assert_int_equal(s->bad_lines, 2);
+    assert_int_equal(s->first_bad_line, LONG1);
+    assert_int_equal(s->users, (LINES + 2) / 7 + 1);
     assert_int_equal(s->items, 1000);
-    /* The last line: user 300001/7+1 = 42858, item 1, rating 300001 % 5 + 1 = 2. */
-    assert_float_equal(rating_of(d, "42858", "1"), 2.0, 0.0);
+    /* Lines just after each long one, and the last line (300002: user 42858, item 2). */
+    assert_float_equal(rating_of(d, "26351", "454"), (184454 % 5 + 1), 0.0);
+    assert_float_equal(rating_of(d, "35715", "1"), (250001 % 5 + 1), 0.0);
+    assert_float_equal(rating_of(d, "42858", "2"), (300002 % 5 + 1), 0.0);
     gpuals_data_free(d);
     unlink("test_data_readers_big.dat");
 }
