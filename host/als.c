@@ -17,6 +17,7 @@
 #include <lapacke.h>
 #include <math.h>
 #include <omp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,9 +328,14 @@ gpuals_status als_solve_row_exact(const float *Y, int64_t n_items, int f, const 
 /* ------------------------------------------------------------------------------------------ */
 
 /* Write a note (if wanted). */
-static void put_note(char *note, size_t note_len, const char *fmt, const char *arg)
+static void put_note(char *note, size_t note_len, const char *fmt, ...) GPUALS_PRINTF(3, 4);
+static void put_note(char *note, size_t note_len, const char *fmt, ...)
 {
-    if (note && note_len) snprintf(note, note_len, fmt, arg);
+    if (!note || !note_len) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(note, note_len, fmt, ap);
+    va_end(ap);
 }
 
 /* Train in float64 on float factors: widen, fit, narrow (on success only). */
@@ -369,7 +375,7 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
 
     /* Only the CPU trains in float64; only a CUDA build can probe. */
     if (p->device == GPUALS_DEVICE_CPU) {
-        put_note(note, note_len, "using the CPU%s", "");
+        put_note(note, note_len, "using the CPU (%d threads)", als_thread_count(p));
         return GPUALS_OK;
     }
     if (p->device != GPUALS_DEVICE_AUTO && p->device != GPUALS_DEVICE_GPU)
@@ -378,7 +384,8 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
         if (p->device == GPUALS_DEVICE_GPU)
             return gpuals_fail(GPUALS_ERR_USAGE, "als_fit: float64 training runs on the CPU "
                                "only (use --device cpu or auto)");
-        put_note(note, note_len, "using the CPU (%s)", "float64 training is CPU-only");
+        put_note(note, note_len, "using the CPU (%d threads): float64 training is CPU-only",
+                 als_thread_count(p));
         return GPUALS_OK;
     }
 #ifdef GPUALS_HAVE_CUDA
@@ -393,7 +400,8 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
     }
     if (p->device == GPUALS_DEVICE_GPU)
         return gpuals_fail(GPUALS_ERR_NO_DEVICE, "no usable GPU: %s", probe);
-    put_note(note, note_len, "no usable GPU (%s); using the CPU", probe);
+    put_note(note, note_len, "no usable GPU (%s); using the CPU (%d threads)", probe,
+             als_thread_count(p));
     return GPUALS_OK;
 }
 

@@ -542,7 +542,7 @@ double ALS_FN(als_loss_grams)(const csr *C, const ALS_T *X, const ALS_T *Y, int 
 
     /* Normalised by the total weight: sum |c| over stored entries plus 1 per unstored one. */
     double weight = als_total_confidence(C) + (double)n_users * (double)n_items - (double)C->nnz;
-    return (dense + users + items) / weight;
+    return weight > 0 ? (dense + users + items) / weight : NAN;
 }
 
 /* ------------------------------------------------------------------------------------------ */

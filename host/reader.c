@@ -14,8 +14,9 @@
  *      rest); a non-number, a non-finite value or one beyond the float range makes the line
  *      malformed;
  *   4. filter: a rating below min_rating is counted as filtered, then a zero (or a value that
- *      rounds to zero as a float) as a zero line; only now are the ids interned, so a user or item seen only in dropped lines never
- *      gets an index and the matrix has exactly the rows and columns it needs;
+ *      rounds to zero as a float) as a zero line; only now are the ids interned, so a user or
+ *      item seen only in dropped lines never gets an index and the matrix has exactly the rows
+ *      and columns it needs;
  *   5. append (user, item, value) to the triplet arrays (amortised growth, sized up front from
  *      the file size).
  * A malformed line is "path:line: expected ..., found ..." (GPUALS_ERR_PARSE), or is counted

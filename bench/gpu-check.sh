@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# bench/gpu-check.sh - everything a machine with a GPU should run, in one go, within 8 minutes:
+#
+#   1. configure a fresh build for sm_90 (-DCMAKE_CUDA_ARCHITECTURES=90 -DGPUALS_CUDA=ON) and
+#      build it;
+#   2. run the GPU tests (ctest: test_gpu_als, test_gpu_topn, test_gpu_probe);
+#   3. print the built-in benchmark (gpuals-gpu-bench): ML-20M shape at 128 factors and 3 CG
+#      steps (ms per full iteration, GB/s, GFLOP/s) and ML-1M shape at 100 factors for 30
+#      iterations (total ms), both CG forms, plus Cholesky and a check against the CPU;
+#   4. run compute-sanitizer (memcheck, racecheck, synccheck) on a few small GPU tests;
+#   5. if time remains, the full harness: bench/run --device gpu (ML-1M shape, both forms).
+#
+# Steps run in order of value and each gets what is left of an overall deadline (default 470 s,
+# GPU_CHECK_DEADLINE to change), so the script ends in time even when a step hangs. With $OUT
+# set, the log (gpu-check.log), the harness results and a summary are written there.
+#
+# Usage: bench/gpu-check.sh [BUILD_DIR]     (default: build-gpucheck in the repository root)
+# Exit: 0 when the build and every test passed, 1 otherwise (the summary says which step).
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build-gpucheck}
+deadline=${GPU_CHECK_DEADLINE:-470}
+jobs=$(nproc 2>/dev/null || echo 4)
+out=${OUT:-}
+start=$SECONDS
+summary=()
+failed=0
+
+# Everything also goes to the log when $OUT is set.
+if [ -n "$out" ]; then
+    mkdir -p "$out"
+    exec > >(tee -a "$out/gpu-check.log") 2>&1
+fi
+
+# Seconds left before the deadline.
+left() { echo $((deadline - (SECONDS - start))); }
+
+# run_step NAME CAP CMD...: run CMD with a timeout of min(CAP, time left - 5), record the result.
+# A step that does not get at least 20 seconds is skipped.
+run_step() {
+    local name=$1 cap=$2
+    shift 2
+    local budget=$(($(left) - 5))
+    [ "$budget" -gt "$cap" ] && budget=$cap
+    if [ "$budget" -lt 20 ]; then
+        echo "=== $name: skipped (only $(left) s left)"
+        summary+=("$(printf '%-34s skipped (time)' "$name")")
+        return 0
+    fi
+    echo "=== $name (timeout ${budget} s)"
+    local t0=$SECONDS rc=0
+    timeout --kill-after=10 "$budget" "$@" || rc=$?
+    local took=$((SECONDS - t0)) verdict=ok
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        verdict="TIMED OUT"
+    elif [ "$rc" -ne 0 ]; then
+        verdict="FAILED (exit $rc)"
+    fi
+    summary+=("$(printf '%-34s %-18s %4d s' "$name" "$verdict" "$took")")
+    echo "=== $name: $verdict in ${took} s"
+    return "$rc"
+}
+
+# The machine.
+echo "gpu-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname), $jobs cores"
+echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if command -v nvidia-smi > /dev/null; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+else
+    echo "nvidia-smi: not found"
+fi
+nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+"$nvcc_bin" --version 2>/dev/null | tail -2
+
+# 1. Build.
+rm -rf "$build"
+if ! run_step "configure (sm_90, CUDA ON)" 90 \
+        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_CUDA_ARCHITECTURES=90 -DGPUALS_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_bin"; then
+    failed=1
+elif ! run_step "build" 240 cmake --build "$build" -j "$jobs"; then
+    failed=1
+fi
+
+if [ "$failed" -eq 0 ]; then
+    # 2. The GPU tests (and the probe test, labelled cpu).
+    run_step "ctest GPU tests" 150 \
+        ctest --test-dir "$build" -R '^test_gpu_' --output-on-failure --timeout 140 || failed=1
+
+    # 3. The built-in benchmark.
+    run_step "gpuals-gpu-bench (built-in)" 150 "$build/bench/gpuals-gpu-bench" || true
+
+    # 4. compute-sanitizer on small tests (a test-name glob as argument keeps them short).
+    sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+    if [ -x "$sanitizer" ]; then
+        als=$build/tests/test_gpu_als
+        topn=$build/tests/test_gpu_topn
+        # In order of value: the training kernels (shared memory, syncs), then top-n.
+        while read -r tool bin filter cap; do
+            run_step "sanitizer $tool: $(basename "$bin") $filter" "$cap" \
+                "$sanitizer" --tool "$tool" --error-exitcode 99 "$bin" "$filter" || failed=1
+        done <<STEPS
+memcheck $als *_33 60
+racecheck $als *_33 60
+memcheck $topn *filters* 40
+racecheck $topn *filters* 40
+synccheck $als *_33 40
+memcheck $topn *large_n* 40
+memcheck $als *holds_half* 40
+STEPS
+    else
+        echo "=== compute-sanitizer: not found (looked in PATH and /usr/local/cuda/bin)"
+        summary+=("$(printf '%-34s not found' "compute-sanitizer")")
+    fi
+
+    # 5. The full harness, when it exists and time remains.
+    if [ -x "$root/bench/run" ]; then
+        results=${out:+$out/results.jsonl}
+        results=${results:-$root/bench/out/results.jsonl}
+        run_step "bench/run --device gpu (ml-1m)" 120 \
+            "$root/bench/run" --device gpu --shape ml-1m --factors 100 --cg-form fused,library \
+            --reps 3 --no-peers --no-build --build-dir "$build" \
+            --bench "$build/bench/gpuals-bench" --synth "$build/bench/gpuals-synth" \
+            --results "$results" --markdown || true
+    else
+        echo "=== bench/run: not present"
+    fi
+fi
+
+# Summary.
+echo
+echo "gpu-check summary ($((SECONDS - start)) s of a ${deadline} s budget):"
+for line in "${summary[@]}"; do echo "  $line"; done
+if [ -n "$out" ]; then
+    printf '%s\n' "${summary[@]}" > "$out/gpu-check-summary.txt"
+fi
+exit "$failed"
