@@ -3,7 +3,8 @@
 #
 #   1. configure a fresh build for sm_90 (-DCMAKE_CUDA_ARCHITECTURES=90 -DGPUALS_CUDA=ON) and
 #      build it;
-#   2. run the GPU tests (ctest: test_gpu_als, test_gpu_topn, test_gpu_probe);
+#   2. run the GPU tests (ctest: test_gpu_als, test_gpu_topn, test_gpu_probe), rerunning any
+#      failure with GPUALS_CUDA_SYNC=1;
 #   3. print the built-in benchmark (gpuals-gpu-bench): ML-20M shape at 128 factors and 3 CG
 #      steps (ms per full iteration, GB/s, GFLOP/s) and ML-1M shape at 100 factors for 30
 #      iterations (total ms), both CG forms, plus Cholesky and a check against the CPU;
@@ -85,8 +86,15 @@ fi
 
 if [ "$failed" -eq 0 ]; then
     # 2. The GPU tests (and the probe test, labelled cpu).
-    run_step "ctest GPU tests" 150 \
-        ctest --test-dir "$build" -R '^test_gpu_' --output-on-failure --timeout 140 || failed=1
+    # A failure is rerun with GPUALS_CUDA_SYNC=1, which synchronises after every CUDA call so
+    # that an asynchronous fault is reported at the call that caused it.
+    if ! run_step "ctest GPU tests" 150 \
+            ctest --test-dir "$build" -R '^test_gpu_' --output-on-failure --timeout 140; then
+        failed=1
+        run_step "ctest rerun failed, GPUALS_CUDA_SYNC=1" 90 \
+            env GPUALS_CUDA_SYNC=1 ctest --test-dir "$build" --rerun-failed --output-on-failure \
+            --timeout 80 || true
+    fi
 
     # 3. The built-in benchmark.
     run_step "gpuals-gpu-bench (built-in)" 150 "$build/bench/gpuals-gpu-bench" || true

@@ -151,7 +151,8 @@ static gpuals_status make_data(const bench_config *c, csr *Cui, csr *Ciu)
     int32_t *item_of_rank = permutation(c->items, &s);
     double *cdf = power_cdf(c->items, 0.5);
     int64_t *stamp = calloc((size_t)c->items, sizeof *stamp);
-    int32_t *row = malloc((size_t)c->nnz * sizeof *row), *col = malloc((size_t)c->nnz * sizeof *col);
+    int32_t *row = malloc((size_t)c->nnz * sizeof *row);
+    int32_t *col = malloc((size_t)c->nnz * sizeof *col);
     float *val = malloc((size_t)c->nnz * sizeof *val);
     gpuals_status st = GPUALS_OK;
     if (!deg || !item_of_rank || !cdf || !stamp || !row || !col || !val) {
@@ -411,7 +412,7 @@ static int parse_args(int argc, char **argv, bench_config *c, int *defaults)
             c->users = ML20M.users, c->items = ML20M.items, c->nnz = ML20M.nnz, a++;
         else if (!strcmp(o, "--shape") && !strcmp(v, "ml-1m"))
             c->users = ML1M.users, c->items = ML1M.items, c->nnz = ML1M.nnz, a++;
-        else if (!strcmp(o, "--shape") && sscanf(v, "%llux%llux%llu", &x, &y, &z) == 3)
+        else if (!strcmp(o, "--shape") && sscanf(v, "%lldx%lldx%lld", &x, &y, &z) == 3)
             c->users = x, c->items = y, c->nnz = z, a++;
         else if (!strcmp(o, "--factors")) c->factors = atoi(v), a++;
         else if (!strcmp(o, "--cg-steps")) c->cg_steps = atoi(v), a++;
@@ -421,7 +422,8 @@ static int parse_args(int argc, char **argv, bench_config *c, int *defaults)
         else if (!strcmp(o, "--form") && !strcmp(v, "library")) c->forms = 2, a++;
         else if (!strcmp(o, "--form") && !strcmp(v, "both")) c->forms = 3, a++;
         else if (!strcmp(o, "--solver") && !strcmp(v, "cg")) c->cholesky = 0, a++;
-        else if (!strcmp(o, "--solver") && !strcmp(v, "cholesky")) c->forms = 0, c->cholesky = 1, a++;
+        else if (!strcmp(o, "--solver") && !strcmp(v, "cholesky"))
+            c->forms = 0, c->cholesky = 1, a++;
         else return -1;
     }
     if (c->users < 1 || c->items < 2 || c->nnz < c->users || c->nnz > c->users * (c->items / 2) ||

@@ -21,9 +21,10 @@
  * row, four at a time (warp-wide dots o_i.v with lanes striding over the f factors, then
  * coef_i o_i added to the warp's partial vector), and the rows w*ceil(f/W) ... of G; the block
  * then adds the W partials in warp order. Eight warps per row and four rows of O in flight per
- * warp keep a long row (a popular item) from holding up the whole launch for long. Scalars (r.r, p.Ap) are block sums in a
- * fixed order. Nothing depends on scheduling, so results are bit-reproducible, and any f works
- * (not only multiples of 32) as long as (4 + W) f + W floats fit in a block's shared memory.
+ * warp keep a long row (a popular item) from holding up the whole launch for long. Scalars
+ * (r.r, p.Ap) are block sums in a fixed order. Nothing depends on scheduling, so results are
+ * bit-reproducible, and any f works (not only multiples of 32) as long as (4 + W) f + W floats
+ * fit in a block's shared memory.
  *
  * Departures from `implicit`: a block of W warps per row instead of one thread per factor (so f
  * is not limited to 1024, and long rows are shared among W warps); G is read from global memory

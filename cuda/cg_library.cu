@@ -22,7 +22,9 @@
  * breaks out of its loop there); the library calls still compute its products, which are then
  * ignored. Index types: cuSPARSE wants the row pointers and the column indices of one type, so
  * while nnz fits in 32 bits the side keeps a 32-bit copy of its row pointers, and beyond that a
- * 64-bit copy of its column indices.
+ * 64-bit copy of its column indices. SDDMM's B operand is O^T: we describe O as row-major
+ * cols x f with opB = TRANSPOSE, and if cuSPARSE declines that at set-up, the same memory as a
+ * column-major f x cols matrix with opB = NON_TRANSPOSE.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,8 @@ typedef struct {
     int64_t *indices64;             /* 64-bit column indices (64-bit path) */
     cusparseSpMatDescr_t S;         /* pattern of C, values in cg_lib.s */
     cusparseDnMatDescr_t selfm, pm, apm, otherm;
+    cusparseDnMatDescr_t otherc;    /* the same memory as f x cols column-major (SDDMM's B) */
+    cusparseOperation_t sddmm_opb;  /* TRANSPOSE with otherm, or NON_TRANSPOSE with otherc */
 } lib_side;
 
 struct cg_lib {
@@ -224,13 +228,24 @@ static gpuals_status side_setup(cg_lib *L, const dev_env *env, lib_side *sd, con
     CUDA_TRY(cusparseCreateDnMat(&sd->otherm, C->cols, f, f, other, CUDA_R_32F,
                                  CUSPARSE_ORDER_ROW));
 
-    /* Workspace: the larger of SDDMM's and SpMM's needs. */
+    /* SDDMM's B operand, as the library accepts it (file comment). */
     const float one = 1.0f, zero = 0.0f;
     size_t sddmm_b = 0, spmm_b = 0;
-    CUDA_TRY(cusparseSDDMM_bufferSize(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                                      CUSPARSE_OPERATION_TRANSPOSE, &one, sd->selfm, sd->otherm,
-                                      &zero, sd->S, CUDA_R_32F, CUSPARSE_SDDMM_ALG_DEFAULT,
-                                      &sddmm_b));
+    sd->sddmm_opb = CUSPARSE_OPERATION_TRANSPOSE;
+    cusparseStatus_t ss = cusparseSDDMM_bufferSize(
+        L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE, sd->sddmm_opb, &one, sd->selfm, sd->otherm,
+        &zero, sd->S, CUDA_R_32F, CUSPARSE_SDDMM_ALG_DEFAULT, &sddmm_b);
+    if (ss == CUSPARSE_STATUS_NOT_SUPPORTED || ss == CUSPARSE_STATUS_INVALID_VALUE) {
+        CUDA_TRY(cusparseCreateDnMat(&sd->otherc, f, C->cols, f, other, CUDA_R_32F,
+                                     CUSPARSE_ORDER_COL));
+        sd->sddmm_opb = CUSPARSE_OPERATION_NON_TRANSPOSE;
+        ss = cusparseSDDMM_bufferSize(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE, sd->sddmm_opb,
+                                      &one, sd->selfm, sd->otherc, &zero, sd->S, CUDA_R_32F,
+                                      CUSPARSE_SDDMM_ALG_DEFAULT, &sddmm_b);
+    }
+    CUDA_TRY_TEXT(ss, "cusparseSDDMM_bufferSize(...)");
+
+    /* Workspace: the larger of SDDMM's and SpMM's needs. */
     CUDA_TRY(cusparseSpMM_bufferSize(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE,
                                      CUSPARSE_OPERATION_NON_TRANSPOSE, &one, sd->S, sd->otherm,
                                      &one, sd->apm, CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT,
@@ -283,6 +298,7 @@ static void side_free(lib_side *sd)
     if (sd->pm) cusparseDestroyDnMat(sd->pm);
     if (sd->apm) cusparseDestroyDnMat(sd->apm);
     if (sd->otherm) cusparseDestroyDnMat(sd->otherm);
+    if (sd->otherc) cusparseDestroyDnMat(sd->otherc);
     cuda_free_quiet(sd->indptr32);
     cuda_free_quiet(sd->indices64);
 }
@@ -313,9 +329,9 @@ static gpuals_status sparse_part(cg_lib *L, const dev_env *env, lib_side *sd,
                                  cusparseDnMatDescr_t v, int residual, float beta)
 {
     const float one = 1.0f, zero = 0.0f;
-    CUDA_TRY(cusparseSDDMM(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_TRANSPOSE,
-                           &one, v, sd->otherm, &zero, sd->S, CUDA_R_32F,
-                           CUSPARSE_SDDMM_ALG_DEFAULT, L->work));
+    cusparseDnMatDescr_t b = sd->otherc ? sd->otherc : sd->otherm;
+    CUDA_TRY(cusparseSDDMM(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE, sd->sddmm_opb, &one, v, b,
+                           &zero, sd->S, CUDA_R_32F, CUSPARSE_SDDMM_ALG_DEFAULT, L->work));
     const int64_t nnz = sd->C->nnz;
     conf_scale_kernel<<<cuda_grid_for(nnz, 256, (int64_t)env->sm_count * 16), 256, 0,
                         env->stream>>>(nnz, sd->C->data, L->s, residual);

@@ -73,7 +73,7 @@ static gpuals_params params_for(int f, int iters)
     p.reg = 0.05;
     p.cg_steps = 3;
     p.seed = 1234;
-    p.threads = 2;
+    p.threads = 0; /* all cores: the CPU engine's result does not depend on the count */
     p.compute_loss = 0;
     p.device = GPUALS_DEVICE_CPU;
     p.dtype = GPUALS_DTYPE_FLOAT32;
@@ -489,6 +489,32 @@ static void test_initial_factors_match_host(void **state)
     free(dev);
 }
 
+/* als_fit with device GPU (what gpuals_train calls) trains on the GPU, says so, and matches
+ * the CPU; with device CPU it never touches the GPU. */
+static void test_als_fit_dispatch(void **state)
+{
+    (void)state;
+    csr Cui = {0}, Ciu = {0};
+    make_standard(160, 150, 31, &Cui, &Ciu);
+    gpuals_params p = params_for(12, 3);
+    run_out cpu = {0}, gpu = {0};
+    train(RUN_CPU, &Cui, &Ciu, &p, &cpu);
+    init_run(&gpu, &Cui, &Ciu, &p);
+    p.device = GPUALS_DEVICE_GPU;
+    gpuals_device used = GPUALS_DEVICE_CPU;
+    char note[256] = "";
+    gpuals_status st = als_fit(&Cui, &Ciu, &p, gpu.X, gpu.Y, NULL, NULL, &used, note,
+                               sizeof note);
+    if (st != GPUALS_OK) fail_msg("als_fit on the GPU: %s", gpuals_last_error());
+    assert_int_equal(used, GPUALS_DEVICE_GPU);
+    assert_non_null(strstr(note, "GPU"));
+    assert_runs_close("als_fit(GPU) vs CPU", &gpu, &cpu, &Cui, &Ciu, 12, 1e-4);
+    free_run(&cpu);
+    free_run(&gpu);
+    csr_free(&Cui);
+    csr_free(&Ciu);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Failures                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
@@ -565,6 +591,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_one_row_holds_half_the_entries),
         cmocka_unit_test(test_callback_stop_and_determinism),
         cmocka_unit_test(test_fit_statistics),
+        cmocka_unit_test(test_als_fit_dispatch),
         cmocka_unit_test(test_nonfinite_factors_reported_like_cpu),
         cmocka_unit_test(test_singular_cholesky_reported),
     };
