@@ -28,11 +28,7 @@
 #include "status.h"
 
 #ifdef GPUALS_HAVE_CUDA
-/* The header's opening comment mentions "cuda" "/" "*.cu", which -Wcomment flags under -Werror. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "gpuals_cuda.h"
-#pragma GCC diagnostic pop
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
@@ -205,6 +201,7 @@ int64_t *als_column_counts(const csr *C)
 /* Initial factors                                                                            */
 /* ------------------------------------------------------------------------------------------ */
 
+/* als.h: F (rows x f) = uniform [0, 0.01) values keyed by (seed, side, row, column). */
 void als_init_factors(float *F, int64_t rows, int f, uint64_t seed, int side)
 {
 #pragma omp parallel for schedule(static)
@@ -213,6 +210,7 @@ void als_init_factors(float *F, int64_t rows, int f, uint64_t seed, int side)
             F[(size_t)r * (size_t)f + (size_t)c] = init_rng_value(seed, side, r, c);
 }
 
+/* als.h: the same values as als_init_factors, widened to double. */
 void als_init_factors_f64(double *F, int64_t rows, int f, uint64_t seed, int side)
 {
 #pragma omp parallel for schedule(static)
@@ -280,6 +278,9 @@ static gpuals_status solve_spd(double *A, double *b, int f)
     return GPUALS_OK;
 }
 
+/* als.h: x_out (f floats) = the exact solution of one row's normal equations, computed in
+ * double. USAGE for bad arguments (an item outside 0..n_items-1 is named), NUMERIC for a
+ * non-finite confidence or a singular system, NOMEM; x_out is written only on success. */
 gpuals_status als_solve_row_exact(const float *Y, int64_t n_items, int f, const double *YtY,
                                   double lambda, const int32_t *items, const float *conf,
                                   int64_t n, float *x_out)
@@ -405,6 +406,11 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
     return GPUALS_OK;
 }
 
+/* als.h: train on the device p->device names. CPU: als_fit_cpu, or the float64 engine on widened
+ * copies when p->dtype is FLOAT64. GPU: cuda_als_fit with the fused CG kernel; NO_DEVICE with
+ * the probe's reason when no device is usable (or "built without CUDA"); USAGE with FLOAT64.
+ * AUTO: the GPU when one is usable and the dtype is float32, else the CPU, and the CPU also when
+ * the GPU reports too little memory; the note says which and why. */
 gpuals_status als_fit(const csr *Cui, const csr *Ciu, const gpuals_params *p, float *X,
                       float *Y, gpuals_iter_fn cb, void *cb_user, gpuals_device *used,
                       char *note, size_t note_len)

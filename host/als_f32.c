@@ -24,12 +24,19 @@
 #define ALS_EPSILON FLT_EPSILON
 #include "als_engine.h"
 
+/* als.h: train X and Y (rows x f, row-major float, the warm start on entry) in place for
+ * p->iters iterations. The callback sees iterations numbered from 1; a non-zero answer stops
+ * with GPUALS_OK. Failures: USAGE (bad settings or shapes), NUMERIC (a non-finite confidence,
+ * or a row that became non-finite or singular: the message names side, row and iteration),
+ * NOMEM. */
 gpuals_status als_fit_cpu(const csr *Cui, const csr *Ciu, const gpuals_params *p, float *X,
                           float *Y, gpuals_iter_fn cb, void *cb_user)
 {
     return als_fit_engine_f32("als_fit_cpu", Cui, Ciu, p, X, Y, cb, cb_user);
 }
 
+/* als.h: the training loss of X (Cui->rows x f) and Y (Cui->cols x f); NaN when an argument
+ * is NULL or memory runs out. */
 double als_loss(const csr *Cui, const float *X, const float *Y, int f, const gpuals_params *p)
 {
     /* Check the arguments (no status to return: NaN says the loss could not be computed). */
@@ -52,6 +59,8 @@ double als_loss(const csr *Cui, const float *X, const float *Y, int f, const gpu
     return loss;
 }
 
+/* als.h: out (f x f, row-major, both triangles, double) = F^T F, the same bits for any thread
+ * count. */
 void als_gram(const float *F, int64_t rows, int f, double *out)
 {
     /* The parallel, deterministic path; without memory for it, the same sum row by row. */

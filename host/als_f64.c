@@ -23,12 +23,14 @@
 #define ALS_EPSILON DBL_EPSILON
 #include "als_engine.h"
 
+/* als.h: als_fit_cpu in float64 (same contract, double factors). */
 gpuals_status als_fit_cpu_f64(const csr *Cui, const csr *Ciu, const gpuals_params *p,
                               double *X, double *Y, gpuals_iter_fn cb, void *cb_user)
 {
     return als_fit_engine_f64("als_fit_cpu_f64", Cui, Ciu, p, X, Y, cb, cb_user);
 }
 
+/* als.h: als_loss on double factors. */
 double als_loss_f64(const csr *Cui, const double *X, const double *Y, int f,
                     const gpuals_params *p)
 {

@@ -20,9 +20,11 @@
 
 /* ALS_HOT marks the sparse inner loops. On x86-64 with GCC each is compiled three times (AVX-512,
  * AVX2 + FMA, and the baseline) and the loader picks the best clone for the running CPU, so
- * the default build stays portable. Multiply-adds are contracted into FMA there (ISO C mode
- * turns contraction off by default), which changes rounding but not what the code computes.
- * Other compilers and targets get the portable build of the same loops. */
+ * the default build stays portable. The clones name the x86-64-v4 / v3 levels rather than plain
+ * "avx512f" / "avx2" because GCC's option sets for those leave FMA out. Multiply-adds are
+ * contracted into FMA in the clones (ISO C mode turns contraction off by default), which
+ * changes rounding but not what the code computes. Other compilers and targets get the
+ * portable build of the same loops. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define ALS_HOT                                                                               \
     __attribute__((optimize("fp-contract=fast"),                                              \

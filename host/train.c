@@ -17,6 +17,8 @@
 #include "model.h"
 #include "status.h"
 
+/* Fill p with the defaults (gpuals.h): the `implicit` library's, plus seed 0, eps 1 for the log
+ * confidence, every core, float32, no loss, device AUTO. NULL is ignored. */
 void gpuals_params_default(gpuals_params *p)
 {
     if (!p) return;
@@ -51,6 +53,12 @@ static int relay_iteration(int iteration, double seconds, double loss, void *use
     return t->cb ? t->cb(iteration, seconds, loss, t->cb_user) : 0;
 }
 
+/* Train a new model on d with p (gpuals.h). On success *out is a model the caller owns (free it
+ * with gpuals_model_free) holding the factors, the users x items confidences, the device used
+ * and its note, train_seconds (wall time of the fit) and final_loss (the last iteration's loss
+ * when p->compute_loss, else NaN). cb (may be NULL) sees iterations numbered from 1. On failure
+ * *out is NULL and the status says why: USAGE for bad settings, EMPTY for data without
+ * interactions, NUMERIC for a non-finite or singular row, NO_DEVICE when a GPU was demanded. */
 gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_iter_fn cb,
                            void *cb_user, gpuals_model **out)
 {

@@ -228,7 +228,7 @@ static void test_reconstructs_binary_matrix(void **state)
 }
 
 /* With reg 0 and a factor column that is zero for every item, every user's system has a zero
- * row and column: exactly singular, in any precision. */
+ * row and column: exactly singular, in any precision. Then a system singular up to rounding. */
 static void test_singular_system_is_reported(void **state)
 {
     (void)state;
@@ -253,6 +253,21 @@ static void test_singular_system_is_reported(void **state)
     for (int i = 0; i < 5; i++) Y[i * 3 + 1] = 0;
     assert_int_equal(als_fit_cpu(&t.ui, &t.iu, &p, X, Y, NULL, NULL), GPUALS_ERR_NUMERIC);
     assert_non_null(strstr(gpuals_last_error(), "singular system for user 0"));
+    free(X), free(Y), free(X64), free(Y64);
+    pair_free(&t);
+
+    /* More factors (3) than items (2) with reg 0: rank-deficient only up to rounding, so the
+     * last pivot is noise of either sign; the pivot test catches it in both precisions. */
+    const int32_t u[] = {0, 0, 1, 2, 3, 3}, i[] = {0, 1, 1, 0, 0, 1};
+    const float c[] = {2, 3, 4, 2, 5, 1.5f};
+    pair_from_triplets(&t, 4, 2, 6, u, i, c);
+    X64 = test_init_f64(4, 3, 0, ALS_SIDE_USERS), Y64 = test_init_f64(2, 3, 0, 1);
+    assert_int_equal(als_fit_cpu_f64(&t.ui, &t.iu, &p, X64, Y64, NULL, NULL),
+                     GPUALS_ERR_NUMERIC);
+    assert_non_null(strstr(gpuals_last_error(), "singular system for user"));
+    X = test_init_f32(4, 3, 0, ALS_SIDE_USERS), Y = test_init_f32(2, 3, 0, 1);
+    assert_int_equal(als_fit_cpu(&t.ui, &t.iu, &p, X, Y, NULL, NULL), GPUALS_ERR_NUMERIC);
+    assert_non_null(strstr(gpuals_last_error(), "singular system for user"));
     free(X), free(Y), free(X64), free(Y64);
     pair_free(&t);
 }

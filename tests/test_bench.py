@@ -25,7 +25,7 @@ FIELDS = [
     "bytes", "flops", "gbps", "gflops", "peak_gbps", "peak_gflops", "pct_peak_bw",
     "pct_peak_flops", "peak_rss_mib", "device_mem_mib", "final_loss", "loss_iters", "note",
     # added by bench/run
-    "run_id", "date", "commit", "machine", "command", "shape", "shape_spec", "settings",
+    "run_id", "date", "commit", "dirty", "machine", "command", "shape", "shape_spec", "settings",
 ]
 MACHINE = ["cpu", "cores", "memory_gib", "gpu", "hostname", "loadavg_1m"]
 PHASES = ["iteration", "yty", "half_users", "xtx", "half_items", "loss", "topn", "similar"]
