@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "als.h"
 #include "als_device.cuh"
 
 /* Phases timed with CUDA events when stats are asked for. */
@@ -54,39 +55,15 @@ typedef struct {
 
 static const char *side_name(int side) { return side ? "item" : "user"; }
 
-/* C's structure and values (rows of `side`), as the CPU engine checks them. */
+/* C's structure and values (rows of `side`), checked as the CPU engine checks them, and the
+ * 32-bit row and column counts the device kernels index with. */
 static gpuals_status check_matrix(const csr *C, int side)
 {
-    const char *fn = "cuda_als_fit", *who = side_name(side), *other = side_name(1 - side);
-    if (C->rows < 0 || C->cols < 0 || C->nnz < 0 || (C->rows > 0 && !C->indptr) ||
-        (C->nnz > 0 && (!C->indices || !C->data)))
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: the %s matrix is malformed (%lld x %lld, %lld "
-                           "stored)", fn, who, (long long)C->rows, (long long)C->cols,
-                           (long long)C->nnz);
     if (C->rows > INT32_MAX || C->cols > INT32_MAX)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: the %s matrix has %lld x %lld rows and "
-                           "columns; the GPU path takes at most 2^31 - 1 of each", fn, who,
-                           (long long)C->rows, (long long)C->cols);
-    if (C->rows > 0 && (C->indptr[0] != 0 || C->indptr[C->rows] != C->nnz))
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: the %s matrix's row pointers do not span its "
-                           "%lld entries", fn, who, (long long)C->nnz);
-    for (int64_t r = 0; r < C->rows; r++) {
-        if (C->indptr[r + 1] < C->indptr[r])
-            return gpuals_fail(GPUALS_ERR_USAGE, "%s: %s %lld (row index) has a decreasing row "
-                               "pointer", fn, who, (long long)r);
-        for (int64_t k = C->indptr[r]; k < C->indptr[r + 1]; k++) {
-            if (C->indices[k] < 0 || C->indices[k] >= C->cols)
-                return gpuals_fail(GPUALS_ERR_USAGE, "%s: %s %lld (row index) has column %d "
-                                   "outside 0..%lld", fn, who, (long long)r, C->indices[k],
-                                   (long long)C->cols - 1);
-            if (!isfinite(C->data[k]))
-                return gpuals_fail(GPUALS_ERR_NUMERIC, "%s: %s %lld (row index) has a "
-                                   "non-finite confidence (%g) for %s %d (column index)", fn,
-                                   who, (long long)r, (double)C->data[k], other,
-                                   C->indices[k]);
-        }
-    }
-    return GPUALS_OK;
+        return gpuals_fail(GPUALS_ERR_USAGE, "cuda_als_fit: the %s matrix has %lld x %lld rows "
+                           "and columns; the GPU path takes at most 2^31 - 1 of each",
+                           side_name(side), (long long)C->rows, (long long)C->cols);
+    return als_check_matrix("cuda_als_fit", C, side);
 }
 
 /* The arguments, before anything touches the device. */

@@ -78,8 +78,8 @@ gpuals_status als_failure_status(const als_failure *fl, int side, int iteration)
                        "(row index) at iteration %d", -fl->detail, who, row, iteration);
 }
 
-/* The structure of C (rows of `side`): row pointers, column bounds, finite values. */
-static gpuals_status check_matrix(const char *fn, const csr *C, int side)
+/* als.h: the structure of C (rows of `side`): row pointers, column bounds, finite values. */
+gpuals_status als_check_matrix(const char *fn, const csr *C, int side)
 {
     const char *who = als_side_name(side), *other = als_side_name(1 - side);
 
@@ -146,8 +146,8 @@ gpuals_status als_check_fit_args(const char *fn, const csr *Cui, const csr *Ciu,
                            (long long)Cui->rows, (long long)Cui->cols, (long long)Cui->nnz);
 
     /* Every entry of both. */
-    GPUALS_TRY(check_matrix(fn, Cui, ALS_SIDE_USERS));
-    return check_matrix(fn, Ciu, ALS_SIDE_ITEMS);
+    GPUALS_TRY(als_check_matrix(fn, Cui, ALS_SIDE_USERS));
+    return als_check_matrix(fn, Ciu, ALS_SIDE_ITEMS);
 }
 
 int als_thread_count(const gpuals_params *p)
@@ -406,8 +406,19 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
     return GPUALS_OK;
 }
 
+#ifdef GPUALS_HAVE_CUDA
+/* The batched CG form the GPU uses. The library form (cuBLAS + cuSPARSE) is the default until
+ * the fused kernel has been verified against it and the CPU on a GPU (bench/gpu-check.sh runs
+ * both); GPUALS_CUDA_CG=fused or =library in the environment picks one explicitly. */
+static cuda_cg_form cuda_cg_form_default(void)
+{
+    const char *v = getenv("GPUALS_CUDA_CG");
+    return v != NULL && strcmp(v, "fused") == 0 ? CUDA_CG_FUSED : CUDA_CG_LIBRARY;
+}
+#endif
+
 /* als.h: train on the device p->device names. CPU: als_fit_cpu, or the float64 engine on widened
- * copies when p->dtype is FLOAT64. GPU: cuda_als_fit with the fused CG kernel; NO_DEVICE with
+ * copies when p->dtype is FLOAT64. GPU: cuda_als_fit with the CG form above; NO_DEVICE with
  * the probe's reason when no device is usable (or "built without CUDA"); USAGE with FLOAT64.
  * AUTO: the GPU when one is usable and the dtype is float32, else the CPU, and the CPU also when
  * the GPU reports too little memory; the note says which and why. */
@@ -426,7 +437,7 @@ gpuals_status als_fit(const csr *Cui, const csr *Ciu, const gpuals_params *p, fl
     /* The GPU; under AUTO, a problem too large for its memory goes to the CPU instead (the
      * factors are copied back only at the end, so X and Y are still the starting point). */
     if (gpu) {
-        gpuals_status st = cuda_als_fit(Cui, Ciu, p, X, Y, cb, cb_user, CUDA_CG_FUSED);
+        gpuals_status st = cuda_als_fit(Cui, Ciu, p, X, Y, cb, cb_user, cuda_cg_form_default());
         if (st != GPUALS_ERR_NOMEM || p->device != GPUALS_DEVICE_AUTO) return st;
         put_note(note, note_len, "the GPU has too little memory (%s); using the CPU",
                  gpuals_last_error());

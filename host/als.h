@@ -19,6 +19,10 @@
 #include "csr.h"
 #include "gpuals.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum { ALS_SIDE_USERS = 0, ALS_SIDE_ITEMS = 1 };
 
 /* Fill F (rows x f) with the uniform [0, 0.01) initial values of the counter-based generator
@@ -51,6 +55,12 @@ gpuals_status als_solve_row_exact(const float *Y, int64_t n_items, int f, const 
                                   double lambda, const int32_t *items, const float *conf,
                                   int64_t n, float *x_out);
 
+/* Check a confidence matrix whose rows are `side` (ALS_SIDE_USERS or ALS_SIDE_ITEMS) before
+ * training: row pointers that span nnz and never decrease, columns in range, finite values.
+ * GPUALS_ERR_USAGE (or GPUALS_ERR_NUMERIC for a non-finite value) with a message that starts
+ * with fn and names the row and column. Shared by the CPU and GPU paths. */
+gpuals_status als_check_matrix(const char *fn, const csr *C, int side);
+
 /* YtY (f x f, row-major, double) of F (rows x f). */
 void als_gram(const float *F, int64_t rows, int f, double *out);
 
@@ -61,5 +71,9 @@ void als_gram(const float *F, int64_t rows, int f, double *out);
 gpuals_status als_fit(const csr *Cui, const csr *Ciu, const gpuals_params *p, float *X,
                       float *Y, gpuals_iter_fn cb, void *cb_user, gpuals_device *used,
                       char *note, size_t note_len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* GPUALS_ALS_H */

@@ -153,44 +153,70 @@ static int emit_json(output *out, json_t *doc)
 /* Shared steps                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Read a list of item ids or titles, one per line (blank lines and '#' comments skipped). */
-static gpuals_status read_item_list(const gpuals_model *m, const char *path, int64_t **items,
-                                    int64_t *n)
+/* Call fn(line, ctx) for every line of path, without its line ending; blank lines and lines
+ * starting with '#' are skipped. A failure of fn gets "path:line" put before its message. */
+static gpuals_status for_each_line(const char *path,
+                                   gpuals_status (*fn)(const char *line, void *ctx), void *ctx)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
-
     char *line = NULL;
-    size_t cap = 0, have = 0;
+    size_t cap = 0;
     ssize_t len;
     long lineno = 0;
     gpuals_status s = GPUALS_OK;
-    *items = NULL;
-    *n = 0;
     while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         if (len == 0 || line[0] == '#') continue;
-        if ((size_t)*n == have) {
-            have = have ? 2 * have : 64;
-            int64_t *grown = realloc(*items, have * sizeof **items);
-            if (grown == NULL) {
-                s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            *items = grown;
-        }
-        s = lookup_item(m, line, &(*items)[*n]);
+        s = fn(line, ctx);
         if (s != GPUALS_OK) s = gpuals_fail_context(s, "%s:%ld", path, lineno);
-        else (*n)++;
     }
     free(line);
     fclose(f);
-    if (s != GPUALS_OK) {
-        free(*items);
-        *items = NULL;
-    }
     return s;
+}
+
+/* A growing list of dense indices of the users or items named one per line of a file. */
+typedef struct {
+    const gpuals_model *m;
+    gpuals_status (*lookup)(const gpuals_model *m, const char *name, int64_t *index);
+    int64_t *at;
+    int64_t n, cap;
+} index_list;
+
+static gpuals_status index_list_add(const char *line, void *ctx)
+{
+    index_list *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        int64_t *grown = realloc(l->at, (size_t)l->cap * sizeof *grown);
+        if (grown == NULL) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
+        l->at = grown;
+    }
+    GPUALS_TRY(l->lookup(l->m, line, &l->at[l->n]));
+    l->n++;
+    return GPUALS_OK;
+}
+
+/* Read the users (lookup_user) or items (lookup_item: ids or titles) listed in path into a new
+ * array *out of *n entries; an empty list is GPUALS_ERR_EMPTY. */
+static gpuals_status read_index_list(const gpuals_model *m, const char *path,
+                                     gpuals_status (*lookup)(const gpuals_model *, const char *,
+                                                             int64_t *),
+                                     int64_t **out, int64_t *n)
+{
+    index_list l = {.m = m, .lookup = lookup};
+    gpuals_status s = for_each_line(path, index_list_add, &l);
+    if (s == GPUALS_OK && l.n == 0)
+        s = gpuals_fail(GPUALS_ERR_EMPTY, "%s: no ids in the file", path);
+    if (s != GPUALS_OK) {
+        free(l.at);
+        return s;
+    }
+    *out = l.at;
+    *n = l.n;
+    return GPUALS_OK;
 }
 
 /* The liked items of a new user given as ids or titles, as a 1 x n_items CSR of confidences
@@ -270,41 +296,7 @@ static gpuals_status recommend_users(const gpuals_model *m, const query_args *a,
     }
 
     /* --users FILE: one raw id per line. */
-    FILE *f = fopen(a->users_file, "r");
-    if (f == NULL) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", a->users_file, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, have = 0;
-    ssize_t len;
-    long lineno = 0;
-    gpuals_status s = GPUALS_OK;
-    *users = NULL;
-    *n = 0;
-    while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (len == 0 || line[0] == '#') continue;
-        if ((size_t)*n == have) {
-            have = have ? 2 * have : 256;
-            int64_t *grown = realloc(*users, have * sizeof **users);
-            if (grown == NULL) {
-                s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", a->users_file);
-                break;
-            }
-            *users = grown;
-        }
-        s = lookup_user(m, line, &(*users)[*n]);
-        if (s != GPUALS_OK) s = gpuals_fail_context(s, "%s:%ld", a->users_file, lineno);
-        else (*n)++;
-    }
-    free(line);
-    fclose(f);
-    if (s == GPUALS_OK && *n == 0)
-        s = gpuals_fail(GPUALS_ERR_EMPTY, "%s: no user ids in the file", a->users_file);
-    if (s != GPUALS_OK) {
-        free(*users);
-        *users = NULL;
-    }
-    return s;
+    return read_index_list(m, a->users_file, lookup_user, users, n);
 }
 
 /* Write one user's ranked items. */
@@ -426,9 +418,9 @@ static int run_recommend(const gpuals_model *m, const query_args *a, const cli_o
 
     /* Allow and deny lists. */
     if (s == GPUALS_OK && a->allow_file != NULL)
-        s = read_item_list(m, a->allow_file, &allow, &ro.n_allow);
+        s = read_index_list(m, a->allow_file, lookup_item, &allow, &ro.n_allow);
     if (s == GPUALS_OK && a->deny_file != NULL)
-        s = read_item_list(m, a->deny_file, &deny, &ro.n_deny);
+        s = read_index_list(m, a->deny_file, lookup_item, &deny, &ro.n_deny);
     ro.allow = allow;
     ro.deny = deny;
 
@@ -657,33 +649,31 @@ static gpuals_status score_pair(const gpuals_model *m, const char *user, const c
 }
 
 /* Score every 'user<TAB>item' line of path. */
+typedef struct {
+    const gpuals_model *m;
+    output *out;
+    json_t *arr;
+} score_ctx;
+
+static gpuals_status score_line(const char *line, void *ctx)
+{
+    score_ctx *c = ctx;
+    const char *tab = strchr(line, '\t');
+    if (tab == NULL)
+        return gpuals_fail(GPUALS_ERR_PARSE, "expected 'user<TAB>item', found '%s'", line);
+    char user[4096];
+    size_t len = (size_t)(tab - line);
+    if (len >= sizeof user) return gpuals_fail(GPUALS_ERR_PARSE, "user id too long");
+    memcpy(user, line, len);
+    user[len] = '\0';
+    return score_pair(c->m, user, tab + 1, c->out, c->arr);
+}
+
 static gpuals_status score_file(const gpuals_model *m, const char *path, output *out,
                                 json_t *arr)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0;
-    gpuals_status s = GPUALS_OK;
-    while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (len == 0 || line[0] == '#') continue;
-        char *tab = strchr(line, '\t');
-        if (tab == NULL) {
-            s = gpuals_fail(GPUALS_ERR_PARSE, "%s:%ld: expected 'user<TAB>item', found '%s'",
-                            path, lineno, line);
-            break;
-        }
-        *tab = '\0';
-        s = score_pair(m, line, tab + 1, out, arr);
-        if (s != GPUALS_OK) s = gpuals_fail_context(s, "%s:%ld", path, lineno);
-    }
-    free(line);
-    fclose(f);
-    return s;
+    score_ctx c = {m, out, arr};
+    return for_each_line(path, score_line, &c);
 }
 
 int cmd_score(int argc, char **argv)
