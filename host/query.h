@@ -31,6 +31,13 @@ gpuals_status topn_batch(const float *Q, int64_t nq, const float *C, int64_t n_c
                          const topn_filter *flt, int n, int64_t *idx, float *score,
                          int *n_out);
 
+/* topn_batch on a device: GPU uses cuda_topn (GPUALS_ERR_NO_DEVICE when none is usable), AUTO
+ * the GPU when one is usable and the CPU otherwise, CPU topn_batch. *used (may be NULL)
+ * receives the device that answered. */
+gpuals_status topn_batch_on(gpuals_device dev, const float *Q, int64_t nq, const float *C,
+                            int64_t n_cand, int f, const topn_filter *flt, int n, int64_t *idx,
+                            float *score, int *n_out, gpuals_device *used);
+
 /* Euclidean norms of the rows of F (rows x f) as reciprocals, 0 for a zero row (so a zero
  * vector has similarity 0 with everything). */
 void row_inv_norms(const float *F, int64_t rows, int f, float *out);

@@ -66,4 +66,38 @@ assert len(d['contributions'])==3, d" "$tmp/out" || { echo "FAIL: explain --json
   failures=$((failures + 1)); }
 expect_exit 7 explain "${M[@]}" zed date
 
+# Lists given as files: a directory, an empty file and a malformed line have their own codes.
+expect_exit 3 score "${M[@]}" --pairs "$tmp"
+: >"$tmp/empty.txt"
+expect_exit 5 score "${M[@]}" --pairs "$tmp/empty.txt"
+printf 'alice\tdate\t9\n' >"$tmp/pairs3.tsv"
+expect_exit 4 score "${M[@]}" --pairs "$tmp/pairs3.tsv" && contains "$tmp/err" "pairs3.tsv:1"
+expect_exit 3 recommend "${M[@]}" --all-users --deny "$tmp"
+
+# A failing command prints no partial table; output paths are checked before any work.
+expect_exit 7 score "${M[@]}" alice date nobody date
+[ -s "$tmp/out" ] && { echo "FAIL: partial output"; failures=$((failures + 1)); }
+expect_exit 3 recommend "${M[@]}" --all-users --out "$tmp/no/such/dir/r.tsv" \
+  && contains "$tmp/err" "--out"
+expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/no/such/dir/m" --iters 1000000
+expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/m2" --history "$tmp"
+
+# A saved model takes no data or training options; single queries answer on the CPU.
+expect_exit 2 recommend "${M[@]}" --user alice --factors 8 && contains "$tmp/err" "--factors"
+expect_exit 2 similar "${M[@]}" apple --device gpu
+"$BIN" recommend "${M[@]}" --user alice --device gpu >/dev/null 2>&1
+code=$?
+[ "$code" -eq 0 ] || [ "$code" -eq 11 ] || { echo "FAIL: recommend --device gpu exited $code";
+  failures=$((failures + 1)); }
+
+# The same item twice in --like is a mistake, not double weight.
+expect_exit 2 recommend "${M[@]}" --like apple --like apple
+
+# Ids that are not UTF-8 (Latin-1 bytes) still appear in JSON, converted.
+printf 'anna\tcaf\xe9\t5\nbob\tcaf\xe9\t4\nbob\ttea\t3\n' >"$tmp/latin1.tsv"
+expect_exit 0 info --ratings "$tmp/latin1.tsv" --json
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
+assert d['popular'][0]['item']=='caf\u00e9', d" "$tmp/out" || { echo "FAIL: Latin-1 id in JSON";
+  failures=$((failures + 1)); }
+
 finish

@@ -7,6 +7,8 @@
 #include "model.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -81,8 +83,12 @@ const char cli_help_exit_codes[] =
 /* Messages                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
+/* The command whose options are being parsed, for the --help pointer of value errors. */
+static const char *parsing_cmd;
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    if (cmd == NULL) cmd = parsing_cmd;
     va_list ap;
     fputs("gpu-als: ", stderr);
     va_start(ap, fmt);
@@ -158,6 +164,16 @@ static int parse_choice(const char *opt, const char *arg, const char *const *nam
     return cli_usage_error(NULL, "--%s must be one of %s, not '%s'", opt, choices, arg);
 }
 
+/* The long name of a shared option value (for messages). */
+static const char *cli_option_name(int opt)
+{
+    static const struct option all[] = {CLI_OPTIONS_GENERAL, CLI_OPTIONS_DATA, CLI_OPTIONS_TRAIN,
+                                        CLI_OPTIONS_MODEL};
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        if (all[k].val == opt) return all[k].name;
+    return "?";
+}
+
 void cli_opts_init(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -177,6 +193,10 @@ int cli_handle_option(cli_opts *o, int opt, const char *arg)
     gpuals_params *p = &o->params;
     long n;
     int k, rc = 0;
+
+    /* Data and training options mean nothing to a saved model (cli_model refuses the mix). */
+    if (opt >= CLI_OPT_RATINGS && opt <= CLI_OPT_HISTORY && o->data_option == NULL)
+        o->data_option = cli_option_name(opt);
 
     switch (opt) {
     case 'h': return -1;
@@ -238,7 +258,10 @@ int cli_handle_option(cli_opts *o, int opt, const char *arg)
         if ((rc = parse_choice("dtype", arg, dtypes, &k)) == 0) p->dtype = (gpuals_dtype)k;
         return rc;
     case CLI_OPT_LOSS: p->compute_loss = 1; return 0;
-    case CLI_OPT_HISTORY: o->history_path = arg; p->compute_loss = 1; return 0;
+    case CLI_OPT_HISTORY:
+        o->history_path = arg;
+        p->compute_loss = 1;
+        return cli_check_output("--history", arg, 0);
     case CLI_OPT_MODEL: o->model_path = arg; return 0;
     default: return 1;
     }
@@ -249,6 +272,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct option *longo
               int *positional)
 {
     int c;
+    parsing_cmd = cmd;
     opterr = 0; /* our own messages, naming the option */
     optind = 1;
     while ((c = getopt_long(argc, argv, ":hqvn:o:", longopts, NULL)) != -1) {
@@ -276,18 +300,111 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct option *longo
     return 0;
 }
 
+int cli_check_output(const char *opt, const char *path, int dir_ok)
+{
+    struct stat st;
+    char reason[256] = "";
+
+    /* The path itself: a directory is only right for a model. */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && !dir_ok)
+        snprintf(reason, sizeof reason, "it is a directory");
+
+    /* Its directory must exist and take new files (they are written under a temporary name
+     * there and renamed). */
+    if (reason[0] == '\0') {
+        char copy[4096];
+        snprintf(copy, sizeof copy, "%s", path);
+        const char *dir = dirname(copy);
+        if (stat(dir, &st) != 0)
+            snprintf(reason, sizeof reason, "directory %s: %s", dir, strerror(errno));
+        else if (!S_ISDIR(st.st_mode))
+            snprintf(reason, sizeof reason, "%s is not a directory", dir);
+        else if (access(dir, W_OK | X_OK) != 0)
+            snprintf(reason, sizeof reason, "directory %s: %s", dir, strerror(errno));
+    }
+    if (reason[0] == '\0') return 0;
+    cli_note("cannot write %s (%s): %s", path, opt, reason);
+    return gpuals_status_exit_code(GPUALS_ERR_IO);
+}
+
+json_t *cli_json_text(const char *s)
+{
+    if (s == NULL) return json_null();
+    json_t *j = json_string(s);
+    if (j != NULL) return j;
+
+    /* Not UTF-8: each byte >= 0x80 becomes the two-byte UTF-8 form of that Latin-1 code. */
+    size_t n = strlen(s);
+    char *u = malloc(2 * n + 1), *w = u;
+    if (u == NULL) return json_null();
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x80) {
+            *w++ = (char)*p;
+        } else {
+            *w++ = (char)(0xC0 | (*p >> 6));
+            *w++ = (char)(0x80 | (*p & 0x3F));
+        }
+    }
+    *w = '\0';
+    j = json_string(u);
+    free(u);
+    return j != NULL ? j : json_null();
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Data and training                                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
+/* Whether dir holds the embedded data's ratings.csv. */
+static int has_embedded_data(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ratings.csv", dir);
+    return access(path, R_OK) == 0;
+}
+
+/* Where the embedded ml-latest-small data is: $GPUALS_DATA_DIR, else the source tree the binary
+ * was built from, else data/ml-latest-small next to the binary's folder (a copied install).
+ * GPUALS_ERR_IO naming the places looked at when none has it. */
+static gpuals_status find_embedded_data(char *dir, size_t len)
+{
+    const char *env = getenv("GPUALS_DATA_DIR");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(dir, len, "%s", env);
+        if (has_embedded_data(dir)) return GPUALS_OK;
+        return gpuals_fail(GPUALS_ERR_IO, "GPUALS_DATA_DIR=%s holds no ratings.csv", env);
+    }
+    snprintf(dir, len, "%s", GPUALS_DEFAULT_DATA_DIR);
+    if (has_embedded_data(dir)) return GPUALS_OK;
+
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *bin = dirname(exe);
+        const char *rel[] = {"/../data/ml-latest-small", "/data/ml-latest-small"};
+        for (size_t k = 0; k < sizeof rel / sizeof rel[0]; k++) {
+            snprintf(dir, len, "%s%s", bin, rel[k]);
+            if (has_embedded_data(dir)) return GPUALS_OK;
+        }
+    }
+    return gpuals_fail(GPUALS_ERR_IO, "the embedded data is not where it was built (%s) nor "
+                       "next to the binary; give --ratings FILE or set GPUALS_DATA_DIR",
+                       GPUALS_DEFAULT_DATA_DIR);
+}
+
 gpuals_status cli_load_data(const cli_opts *o, gpuals_data **out)
 {
     gpuals_load_options load = o->load;
+    char dir[4096], ratings[4200], titles[4200];
 
     /* The embedded data: ratings.csv and, unless other titles were named, movies.csv. */
     if (!o->have_ratings) {
-        load.ratings_path = GPUALS_DEFAULT_DATA_DIR "/ratings.csv";
-        if (load.titles_path == NULL) load.titles_path = GPUALS_DEFAULT_DATA_DIR "/movies.csv";
+        GPUALS_TRY(find_embedded_data(dir, sizeof dir));
+        snprintf(ratings, sizeof ratings, "%s/ratings.csv", dir);
+        snprintf(titles, sizeof titles, "%s/movies.csv", dir);
+        load.ratings_path = ratings;
+        if (load.titles_path == NULL) load.titles_path = titles;
     }
 
     gpuals_status s = gpuals_data_load(&load, out);
@@ -309,10 +426,7 @@ int cli_progress_start(cli_progress *pr, const cli_opts *o)
     if (o->history_path == NULL) return 0;
 
     pr->history = fopen(o->history_path, "w");
-    if (pr->history == NULL) {
-        cli_note("cannot write the history file %s: %s", o->history_path, strerror(errno));
-        return gpuals_status_exit_code(GPUALS_ERR_IO);
-    }
+    if (pr->history == NULL) return gpuals_status_exit_code(GPUALS_ERR_IO);
     fputs(CLI_HISTORY_HEADER "\n", pr->history);
     return 0;
 }
@@ -349,28 +463,33 @@ int cli_progress_finish(cli_progress *pr)
 {
     if (pr->history == NULL) return 0;
     int bad = ferror(pr->history);
-    if (fclose(pr->history) != 0 || bad) {
-        cli_note("cannot write the history file %s", pr->opts->history_path);
-        return gpuals_status_exit_code(GPUALS_ERR_IO);
-    }
+    bad |= fclose(pr->history) != 0;
     pr->history = NULL;
-    return 0;
+    return bad ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
 }
 
 gpuals_status cli_train(const cli_opts *o, const gpuals_data *d, gpuals_model **out)
 {
     cli_progress pr;
-    int rc = cli_progress_start(&pr, o);
-    if (rc != 0) return gpuals_fail(GPUALS_ERR_IO, "cannot write %s", o->history_path);
+    if (cli_progress_start(&pr, o) != 0)
+        return gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s: %s",
+                           o->history_path, strerror(errno));
+
+    /* CG on a singular system drifts instead of failing: say so before it happens. */
+    if (o->params.solver == GPUALS_SOLVER_CG && o->params.reg == 0 && o->verbosity > 0)
+        cli_note("with --reg 0 a row's system can be singular, which conjugate gradient does "
+                 "not detect; --solver cholesky reports it");
 
     gpuals_status s = gpuals_train(d, &o->params, cli_progress_iteration, &pr, out);
     if (pr.total_iters > 0 && isatty(STDERR_FILENO) && o->verbosity > 0 && s != GPUALS_OK)
         fputc('\n', stderr);
     if (s == GPUALS_OK) cli_device_note(o, *out);
-    if (cli_progress_finish(&pr) != 0 && s == GPUALS_OK) {
+    int history_rc = cli_progress_finish(&pr);
+    if (history_rc != 0 && s == GPUALS_OK) {
         gpuals_model_free(*out);
         *out = NULL;
-        return gpuals_fail(GPUALS_ERR_IO, "cannot write %s", o->history_path);
+        return gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s: %s",
+                           o->history_path, strerror(errno));
     }
     return s;
 }
@@ -386,6 +505,10 @@ void cli_device_note(const cli_opts *o, const gpuals_model *m)
 
 gpuals_status cli_model(const cli_opts *o, gpuals_model **out)
 {
+    if (o->model_path != NULL && o->data_option != NULL)
+        return gpuals_fail(GPUALS_ERR_USAGE, "--%s does not apply to a saved model (--model %s): "
+                           "give either --model or the data and training options",
+                           o->data_option, o->model_path);
     if (o->model_path != NULL) return gpuals_model_load(o->model_path, out);
 
     gpuals_data *d = NULL;

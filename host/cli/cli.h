@@ -14,6 +14,7 @@
 #define GPUALS_CLI_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "gpuals.h"
@@ -99,6 +100,7 @@ typedef struct {
     int loss_every_iter;       /* --loss: compute the loss each iteration */
     const char *history_path;  /* --history FILE: per-iteration CSV */
     const char *model_path;    /* --model DIR */
+    const char *data_option;   /* long name of the first data or training option given */
     int json;                  /* --json */
     int verbosity;             /* 0 with -q, 1 by default, 2 with -v */
 } cli_opts;
@@ -140,6 +142,16 @@ void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse_int(const char *opt, const char *arg, long min, long max, long *out);
 int cli_parse_double(const char *opt, const char *arg, double min, double max, double *out);
 
+/* Check, before any work is done, that path can be written later: its directory exists and is
+ * writable, and path itself is not a directory (unless dir_ok, for model directories). Prints
+ * "gpu-als: cannot write PATH: reason" naming opt and returns the i/o exit code, or 0. */
+int cli_check_output(const char *opt, const char *path, int dir_ok);
+
+/* A JSON string for text from the input files, which need not be UTF-8: invalid bytes are read
+ * as Latin-1 and converted, so no id or title is ever dropped from JSON output. NULL gives
+ * JSON null. */
+json_t *cli_json_text(const char *s);
+
 /* Load the ratings (and titles) the options name, or the embedded ml-latest-small data
  * (ratings.csv and movies.csv) when no --ratings was given. Prints skipped-line counts as a note
  * unless quiet. */
@@ -163,10 +175,10 @@ typedef struct {
  * fallback to the CPU under --device auto is silent by default. */
 void cli_device_note(const cli_opts *o, const gpuals_model *m);
 
-/* Open the history file (if any) and write its header; 0 or an exit code after a message. */
+/* Open the history file (if any) and write its header; 0, or an exit code with errno set. */
 int cli_progress_start(cli_progress *pr, const cli_opts *o);
 int cli_progress_iteration(int iteration, double seconds, double loss, void *user);
-/* Close the history file; returns 0 or an exit code after a message. */
+/* Close the history file; returns 0, or an exit code with errno set. */
 int cli_progress_finish(cli_progress *pr);
 
 /* Train with the options' settings and progress reporting; prints the device note (e.g.

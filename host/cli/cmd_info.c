@@ -41,9 +41,9 @@ int cmd_info(int argc, char **argv)
         json_t *pop = json_array();
         for (int k = 0; k < n; k++) {
             json_t *row = json_object();
-            json_object_set_new(row, "item", json_string(idmap_name(d->items, top[k])));
+            json_object_set_new(row, "item", cli_json_text(idmap_name(d->items, top[k])));
             json_object_set_new(row, "title", d->titles && d->titles[top[k]]
-                                                  ? json_string(d->titles[top[k]])
+                                                  ? cli_json_text(d->titles[top[k]])
                                                   : json_null());
             json_object_set_new(row, "interactions",
                                 json_integer(csr_row_len(&d->ratings_t, top[k])));

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -68,7 +69,7 @@ static int own_option(int opt, const char *arg, void *ctx)
     case OPT_INCLUDE_LIKED: a->include_liked = 1; return 0;
     case OPT_ALLOW: a->allow_file = arg; return 0;
     case OPT_DENY: a->deny_file = arg; return 0;
-    case OPT_OUT: a->out_path = arg; return 0;
+    case OPT_OUT: a->out_path = arg; return cli_check_output("--out", arg, 0);
     case OPT_INCLUDE_SELF: a->include_self = 1; return 0;
     case OPT_PAIRS: a->pairs_file = arg; return 0;
     default: return cli_usage_error(a->cmd, "unknown option");
@@ -93,38 +94,52 @@ static void print_help_tail(void)
 /* Output                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Where results go: stdout, or a temporary file renamed to --out when complete. */
+/* Where results go: a temporary file renamed to --out when complete or, without --out, a
+ * memory buffer copied to stdout at the end, so a command that fails halfway prints no partial
+ * table. */
 typedef struct {
     FILE *f;
     const char *path;
     char tmp[4096];
+    char *buf;
+    size_t len;
 } output;
 
 static int output_open(output *o, const char *path)
 {
     memset(o, 0, sizeof *o);
-    o->f = stdout;
-    if (path == NULL) return 0;
     o->path = path;
-    snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%ld", path, (long)getpid());
-    o->f = fopen(o->tmp, "w");
+    if (path == NULL) {
+        o->f = open_memstream(&o->buf, &o->len);
+    } else {
+        snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%ld", path, (long)getpid());
+        o->f = fopen(o->tmp, "w");
+    }
     if (o->f == NULL) {
-        cli_note("cannot write %s: %s", o->tmp, strerror(errno));
+        cli_note("cannot write %s: %s", path ? o->tmp : "results", strerror(errno));
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     return 0;
 }
 
-/* Finish the output; on failure (or when ok is 0) remove the temporary file. */
+/* Finish the output: publish it when ok, else drop it (and the temporary file). */
 static int output_close(output *o, int ok)
 {
-    if (o->path == NULL) return fflush(stdout) == 0 ? 0 : gpuals_status_exit_code(GPUALS_ERR_IO);
     int bad = ferror(o->f);
     bad |= fclose(o->f) != 0;
+    int err = errno;
+    if (o->path == NULL) {
+        if (ok && !bad) bad = fwrite(o->buf, 1, o->len, stdout) != o->len || fflush(stdout) != 0;
+        free(o->buf);
+        if (!ok) return 0;
+        if (bad) cli_note("cannot write the results to stdout");
+        return bad ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
+    }
     if (ok && !bad && rename(o->tmp, o->path) == 0) return 0;
+    err = bad ? err : errno;
     remove(o->tmp);
     if (!ok) return 0;
-    cli_note("cannot write %s: %s", o->path, strerror(errno));
+    cli_note("cannot write %s: %s", o->path, strerror(err));
     return gpuals_status_exit_code(GPUALS_ERR_IO);
 }
 
@@ -137,7 +152,7 @@ static void put_field(FILE *f, const char *s)
 static json_t *json_title(const gpuals_model *m, int64_t i)
 {
     const char *t = gpuals_model_item_title(m, i);
-    return t[0] ? json_string(t) : json_null();
+    return t[0] ? cli_json_text(t) : json_null();
 }
 
 /* Write a document and release it; the exit code. */
@@ -154,16 +169,23 @@ static int emit_json(output *out, json_t *doc)
 /* ------------------------------------------------------------------------------------------ */
 
 /* Call fn(line, ctx) for every line of path, without its line ending; blank lines and lines
- * starting with '#' are skipped. A failure of fn gets "path:line" put before its message. */
+ * starting with '#' are skipped. A failure of fn gets "path:line" put before its message. A
+ * directory, a read error and a file with no entries are errors. *n_lines (may be NULL)
+ * receives how many lines fn saw. */
 static gpuals_status for_each_line(const char *path,
-                                   gpuals_status (*fn)(const char *line, void *ctx), void *ctx)
+                                   gpuals_status (*fn)(const char *line, void *ctx), void *ctx,
+                                   int64_t *n_lines)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return gpuals_fail(GPUALS_ERR_IO, "%s: is a directory", path);
     FILE *f = fopen(path, "r");
     if (f == NULL) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     long lineno = 0;
+    int64_t used = 0;
     gpuals_status s = GPUALS_OK;
     while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
@@ -171,9 +193,15 @@ static gpuals_status for_each_line(const char *path,
         if (len == 0 || line[0] == '#') continue;
         s = fn(line, ctx);
         if (s != GPUALS_OK) s = gpuals_fail_context(s, "%s:%ld", path, lineno);
+        used++;
     }
+    if (s == GPUALS_OK && ferror(f))
+        s = gpuals_fail(GPUALS_ERR_IO, "%s: read error after line %ld", path, lineno);
+    if (s == GPUALS_OK && used == 0)
+        s = gpuals_fail(GPUALS_ERR_EMPTY, "%s: no entries in the file", path);
     free(line);
     fclose(f);
+    if (n_lines != NULL) *n_lines = used;
     return s;
 }
 
@@ -207,9 +235,7 @@ static gpuals_status read_index_list(const gpuals_model *m, const char *path,
                                      int64_t **out, int64_t *n)
 {
     index_list l = {.m = m, .lookup = lookup};
-    gpuals_status s = for_each_line(path, index_list_add, &l);
-    if (s == GPUALS_OK && l.n == 0)
-        s = gpuals_fail(GPUALS_ERR_EMPTY, "%s: no ids in the file", path);
+    gpuals_status s = for_each_line(path, index_list_add, &l, NULL);
     if (s != GPUALS_OK) {
         free(l.at);
         return s;
@@ -231,7 +257,12 @@ static gpuals_status fold_in_likes(const gpuals_model *m, const char *const *lik
     gpuals_params p = m->params;
 
     for (int k = 0; k < n_likes; k++) {
-        GPUALS_TRY(lookup_item(m, likes[k], &items[k]));
+        gpuals_status s = lookup_item(m, likes[k], &items[k]);
+        if (s != GPUALS_OK) return gpuals_fail_context(s, "--like '%s'", likes[k]);
+        for (int j = 0; j < k; j++)
+            if (items[j] == items[k])
+                return gpuals_fail(GPUALS_ERR_USAGE, "--like '%s' and --like '%s' name the same "
+                                   "item", likes[j], likes[k]);
         values[k] = 5.0f;
     }
     GPUALS_TRY(gpuals_fold_in(m, items, values, n_likes, x));
@@ -247,6 +278,15 @@ static gpuals_status fold_in_likes(const gpuals_model *m, const char *const *lik
     gpuals_status s = dataset_confidence(&ratings, &p, liked);
     csr_free(&ratings);
     return s;
+}
+
+/* similar, score and explain answer one question at a time, on the CPU; --device picks where a
+ * model is trained when there is no --model. */
+static int refuse_gpu_queries(const char *cmd, const cli_opts *o)
+{
+    if (o->model_path == NULL || o->params.device != GPUALS_DEVICE_GPU) return 0;
+    return cli_usage_error(cmd, "%s answers on the CPU; --device gpu applies to training and to "
+                                "recommend", cmd);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -305,13 +345,13 @@ static void write_ranked(output *out, json_t *arr, const gpuals_model *m, const 
 {
     if (arr != NULL) {
         json_t *row = json_object(), *items = json_array();
-        json_object_set_new(row, "user", json_string(user));
+        json_object_set_new(row, "user", cli_json_text(user));
         json_object_set_new(row, "requested", json_integer(requested));
         json_object_set_new(row, "returned", json_integer(k));
         for (int r = 0; r < k; r++) {
             json_t *it = json_object();
             json_object_set_new(it, "rank", json_integer(r + 1));
-            json_object_set_new(it, "item", json_string(gpuals_model_item_id(m, hits[r].index)));
+            json_object_set_new(it, "item", cli_json_text(gpuals_model_item_id(m, hits[r].index)));
             json_object_set_new(it, "title", json_title(m, hits[r].index));
             json_object_set_new(it, "score", json_real(hits[r].score));
             json_array_append_new(items, it);
@@ -326,6 +366,13 @@ static void write_ranked(output *out, json_t *arr, const gpuals_model *m, const 
         put_field(out->f, gpuals_model_item_title(m, hits[r].index));
         fputc('\n', out->f);
     }
+}
+
+/* Say that a list came out shorter than asked for. */
+static void note_short(const char *who, int k, int n)
+{
+    cli_note("%s: only %d candidate%s; returning %d of %d", who, k,
+             k == 1 ? " remains" : "s remain", k, n);
 }
 
 /* Many users: their factor rows scored in batches by one matrix product each and a partial
@@ -377,8 +424,15 @@ static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users,
         flt.exclude_row = rows;
     }
     flt.allowed = allowed;
+    if (s == GPUALS_OK && nq == 0 && n_users == 1)
+        s = gpuals_fail(GPUALS_ERR_EMPTY, "user %s has no interactions in the training data; "
+                        "its recommendations would be ties", gpuals_model_user_id(m, users[0]));
+    gpuals_device used = GPUALS_DEVICE_CPU;
     if (s == GPUALS_OK && nq > 0)
-        s = topn_batch(Q, nq, m->Y, m->n_items, m->factors, &flt, n, idx, score, n_out);
+        s = topn_batch_on(o->params.device, Q, nq, m->Y, m->n_items, m->factors, &flt, n, idx,
+                          score, n_out, &used);
+    if (s == GPUALS_OK && used == GPUALS_DEVICE_GPU && o->verbosity > 1)
+        cli_note("ranked %lld users on the GPU", (long long)nq);
     int64_t short_lists = 0;
     for (int64_t q = 0; s == GPUALS_OK && q < nq; q++) {
         for (int k = 0; k < n_out[q]; k++) {
@@ -391,7 +445,9 @@ static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users,
     if (s == GPUALS_OK && o->verbosity > 0 && empty > 0)
         cli_note("%lld user%s with no interactions left out", (long long)empty,
                  empty == 1 ? "" : "s");
-    if (s == GPUALS_OK && o->verbosity > 0 && short_lists > 0)
+    if (s == GPUALS_OK && o->verbosity > 0 && short_lists > 0 && nq == 1)
+        note_short(gpuals_model_user_id(m, rows[0]), n_out[0], n);
+    else if (s == GPUALS_OK && o->verbosity > 0 && short_lists > 0)
         cli_note("%lld user%s had fewer than %d candidates and got shorter lists",
                  (long long)short_lists, short_lists == 1 ? "" : "s", n);
 
@@ -441,21 +497,19 @@ static int run_recommend(const gpuals_model *m, const query_args *a, const cli_o
             s = query_recommend_vector(m, x, ro.filter_liked ? &liked : NULL, n, &ro, hits, &k);
         if (s == GPUALS_OK) {
             if (k < n && o->verbosity > 0)
-                cli_note("the new user: only %d candidate%s remain; returning %d of %d", k,
-                         k == 1 ? "" : "s", k, n);
+                note_short("the new user", k, n);
             write_ranked(&out, arr, m, "(new user)", hits, k, n);
         }
         csr_free(&liked);
         free(x);
     } else {
         s = recommend_users(m, a, &users, &n_users);
-        if (s == GPUALS_OK && n_users == 1) {
+        if (s == GPUALS_OK && n_users == 1 && o->params.device == GPUALS_DEVICE_CPU) {
             /* One user: a user without interactions is an error, not a ranking of ties. */
             int k = 0;
             s = gpuals_recommend(m, users[0], n, &ro, hits, &k);
             if (s == GPUALS_OK && k < n && o->verbosity > 0)
-                cli_note("user %s: only %d candidate%s remain; returning %d of %d",
-                         gpuals_model_user_id(m, users[0]), k, k == 1 ? "" : "s", k, n);
+                note_short(gpuals_model_user_id(m, users[0]), k, n);
             if (s == GPUALS_OK) write_ranked(&out, arr, m, gpuals_model_user_id(m, users[0]),
                                              hits, k, n);
         } else if (s == GPUALS_OK) {
@@ -543,6 +597,7 @@ int cmd_similar(int argc, char **argv)
     int first = 0;
     int rc = cli_parse("similar", argc, argv, longopts, &o, own_option, &a, help_similar, &first);
     if (rc != 0) return rc < 0 ? 0 : rc;
+    if ((rc = refuse_gpu_queries("similar", &o)) != 0) return rc;
     int n_pos = argc - first;
     if ((a.user != NULL) == (n_pos == 1) || n_pos > 1)
         return cli_usage_error("similar", "give one ITEM (id or title) or --user ID");
@@ -567,18 +622,18 @@ int cmd_similar(int argc, char **argv)
     if (s == GPUALS_OK) rc = output_open(&out, a.out_path);
     if (s == GPUALS_OK && rc == 0) {
         if (k < n && o.verbosity > 0)
-            cli_note("only %d candidate%s; returning %d of %d", k, k == 1 ? "" : "s", k, n);
+            note_short(a.user ? gpuals_model_user_id(m, q) : gpuals_model_item_id(m, q), k, n);
         const char *side = a.user ? "user" : "item";
         if (o.json) {
             json_t *doc = json_object(), *arr = json_array();
-            json_object_set_new(doc, side, json_string(a.user ? gpuals_model_user_id(m, q)
+            json_object_set_new(doc, side, cli_json_text(a.user ? gpuals_model_user_id(m, q)
                                                               : gpuals_model_item_id(m, q)));
             if (!a.user) json_object_set_new(doc, "title", json_title(m, q));
             for (int r = 0; r < k; r++) {
                 json_t *it = json_object();
                 json_object_set_new(it, "rank", json_integer(r + 1));
                 json_object_set_new(it, side,
-                                    json_string(a.user ? gpuals_model_user_id(m, hits[r].index)
+                                    cli_json_text(a.user ? gpuals_model_user_id(m, hits[r].index)
                                                        : gpuals_model_item_id(m, hits[r].index)));
                 if (!a.user) json_object_set_new(it, "title", json_title(m, hits[r].index));
                 json_object_set_new(it, "similarity", json_real(hits[r].score));
@@ -634,8 +689,8 @@ static gpuals_status score_pair(const gpuals_model *m, const char *user, const c
     GPUALS_TRY(gpuals_score(m, gpuals_model_user_id(m, u), gpuals_model_item_id(m, i), &v));
     if (arr != NULL) {
         json_t *row = json_object();
-        json_object_set_new(row, "user", json_string(gpuals_model_user_id(m, u)));
-        json_object_set_new(row, "item", json_string(gpuals_model_item_id(m, i)));
+        json_object_set_new(row, "user", cli_json_text(gpuals_model_user_id(m, u)));
+        json_object_set_new(row, "item", cli_json_text(gpuals_model_item_id(m, i)));
         json_object_set_new(row, "title", json_title(m, i));
         json_object_set_new(row, "score", json_real(v));
         json_array_append_new(arr, row);
@@ -659,7 +714,7 @@ static gpuals_status score_line(const char *line, void *ctx)
 {
     score_ctx *c = ctx;
     const char *tab = strchr(line, '\t');
-    if (tab == NULL)
+    if (tab == NULL || strchr(tab + 1, '\t') != NULL)
         return gpuals_fail(GPUALS_ERR_PARSE, "expected 'user<TAB>item', found '%s'", line);
     char user[4096];
     size_t len = (size_t)(tab - line);
@@ -673,7 +728,7 @@ static gpuals_status score_file(const gpuals_model *m, const char *path, output 
                                 json_t *arr)
 {
     score_ctx c = {m, out, arr};
-    return for_each_line(path, score_line, &c);
+    return for_each_line(path, score_line, &c, NULL);
 }
 
 int cmd_score(int argc, char **argv)
@@ -689,6 +744,7 @@ int cmd_score(int argc, char **argv)
     int first = 0;
     int rc = cli_parse("score", argc, argv, longopts, &o, own_option, &a, help_score, &first);
     if (rc != 0) return rc < 0 ? 0 : rc;
+    if ((rc = refuse_gpu_queries("score", &o)) != 0) return rc;
     int n_pos = argc - first;
     if ((a.pairs_file != NULL) == (n_pos > 0) || n_pos % 2 != 0)
         return cli_usage_error("score", "give USER ITEM pairs or --pairs FILE");
@@ -726,8 +782,11 @@ static void help_explain(void)
     printf("Usage: gpu-als explain USER ITEM [OPTIONS]\n\n"
            "Why the model scores ITEM for USER (Hu, Koren & Volinsky 2008, section 5): with\n"
            "W_u = Y^T C_u Y + lambda I, each item j the user liked contributes\n"
-           "c_uj * y_i^T W_u^-1 y_j. Prints the total, the model's score x_u . y_i (equal to\n"
-           "the total when the user's factors are an exact solve) and the top contributors.\n\n"
+           "c_uj * y_i^T W_u^-1 y_j. Prints the total, the model's score x_u . y_i and the top\n"
+           "contributors. The two agree exactly when the user's factors are an exact solve\n"
+           "against the final item factors (a user added with --like is); after training they\n"
+           "differ a little, since the last item update moved the items after the users were\n"
+           "solved (and conjugate gradient solves approximately).\n\n"
            "%s\n",
            help_query_common);
     print_help_tail();
@@ -742,6 +801,7 @@ int cmd_explain(int argc, char **argv)
     int first = 0;
     int rc = cli_parse("explain", argc, argv, longopts, &o, own_option, &a, help_explain, &first);
     if (rc != 0) return rc < 0 ? 0 : rc;
+    if ((rc = refuse_gpu_queries("explain", &o)) != 0) return rc;
     if (argc - first != 2) return cli_usage_error("explain", "give USER and ITEM");
 
     gpuals_model *m = NULL;
@@ -762,15 +822,15 @@ int cmd_explain(int argc, char **argv)
     if (s == GPUALS_OK && rc == 0) {
         if (o.json) {
             json_t *doc = json_object(), *arr = json_array();
-            json_object_set_new(doc, "user", json_string(gpuals_model_user_id(m, u)));
-            json_object_set_new(doc, "item", json_string(gpuals_model_item_id(m, i)));
+            json_object_set_new(doc, "user", cli_json_text(gpuals_model_user_id(m, u)));
+            json_object_set_new(doc, "item", cli_json_text(gpuals_model_item_id(m, i)));
             json_object_set_new(doc, "title", json_title(m, i));
             json_object_set_new(doc, "total", json_real(total));
             json_object_set_new(doc, "model_score", json_real(model_score));
             for (int r = 0; r < k; r++) {
                 json_t *it = json_object();
                 json_object_set_new(it, "item",
-                                    json_string(gpuals_model_item_id(m, hits[r].index)));
+                                    cli_json_text(gpuals_model_item_id(m, hits[r].index)));
                 json_object_set_new(it, "title", json_title(m, hits[r].index));
                 json_object_set_new(it, "contribution", json_real(hits[r].score));
                 json_array_append_new(arr, it);

@@ -33,7 +33,7 @@ static int own_option(int opt, const char *arg, void *ctx)
     train_args *a = ctx;
     if (opt != OPT_OUT) return cli_usage_error("train", "unknown option");
     a->out = arg;
-    return 0;
+    return cli_check_output("--out", arg, 1);
 }
 
 int cmd_train(int argc, char **argv)
@@ -68,7 +68,7 @@ int cmd_train(int argc, char **argv)
     double loss = gpuals_model_final_loss(m);
     if (o.json) {
         json_t *doc = json_object();
-        json_object_set_new(doc, "model", json_string(a.out));
+        json_object_set_new(doc, "model", cli_json_text(a.out));
         json_object_set_new(doc, "users", json_integer(gpuals_model_users(m)));
         json_object_set_new(doc, "items", json_integer(gpuals_model_items(m)));
         json_object_set_new(doc, "factors", json_integer(gpuals_model_factors(m)));

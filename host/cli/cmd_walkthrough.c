@@ -138,9 +138,9 @@ static const char *name_of(const gpuals_model *m, int64_t i)
 static json_t *hit_json(const gpuals_model *m, int64_t i, const char *key, double v)
 {
     json_t *row = json_object();
-    json_object_set_new(row, "item", json_string(gpuals_model_item_id(m, i)));
+    json_object_set_new(row, "item", cli_json_text(gpuals_model_item_id(m, i)));
     const char *t = gpuals_model_item_title(m, i);
-    json_object_set_new(row, "title", t[0] ? json_string(t) : json_null());
+    json_object_set_new(row, "title", t[0] ? cli_json_text(t) : json_null());
     json_object_set_new(row, key, json_real(v));
     return row;
 }
@@ -213,11 +213,11 @@ static gpuals_status report_queries(const gpuals_model *m, int64_t demo, int64_t
             json_array_append_new(b, hit_json(m, rec[k].index, "score", rec[k].score));
         for (int k = 0; k < k_why; k++)
             json_array_append_new(c, hit_json(m, why[k].index, "contribution", why[k].score));
-        json_object_set_new(doc, "similar_to", json_string(gpuals_model_item_id(m, first_like)));
+        json_object_set_new(doc, "similar_to", cli_json_text(gpuals_model_item_id(m, first_like)));
         json_object_set_new(doc, "similar", a);
         json_object_set_new(doc, "recommendations", b);
         if (k_rec > 0) {
-            json_object_set_new(e, "item", json_string(gpuals_model_item_id(m, rec[0].index)));
+            json_object_set_new(e, "item", cli_json_text(gpuals_model_item_id(m, rec[0].index)));
             json_object_set_new(e, "total", json_real(total));
             json_object_set_new(e, "model_score", json_real(model_score));
             json_object_set_new(e, "contributions", c);
@@ -266,7 +266,8 @@ int cmd_walkthrough(int argc, char **argv)
         o.load.min_rating = DEFAULT_MIN_RATING;
         o.have_min_rating = 1;
     }
-    if (a.n_likes == 0) {
+    int using_defaults = a.n_likes == 0;
+    if (using_defaults) {
         a.n_likes = (int)(sizeof default_likes / sizeof default_likes[0]);
         for (int k = 0; k < a.n_likes; k++) a.likes[k] = default_likes[k];
     }
@@ -292,8 +293,8 @@ int cmd_walkthrough(int argc, char **argv)
         int64_t cnt = csr_row_len(&d->ratings_t, pop[k]);
         if (!doc) printf("  %2d  %5lld  %s\n", k + 1, (long long)cnt, report_item_name(d, pop[k]));
         json_t *row = json_object();
-        json_object_set_new(row, "item", json_string(idmap_name(d->items, pop[k])));
-        json_object_set_new(row, "title", json_string(report_item_name(d, pop[k])));
+        json_object_set_new(row, "item", cli_json_text(idmap_name(d->items, pop[k])));
+        json_object_set_new(row, "title", cli_json_text(report_item_name(d, pop[k])));
         json_object_set_new(row, "interactions", json_integer(cnt));
         json_array_append_new(pop_json, row);
     }
@@ -304,6 +305,9 @@ int cmd_walkthrough(int argc, char **argv)
     int64_t likes[MAX_LIKES], demo = -1;
     float values[MAX_LIKES];
     s = resolve_likes(d, &o, &a, likes);
+    if (s != GPUALS_OK && using_defaults)
+        s = gpuals_fail_context(s, "the demo user's default favourites are MovieLens titles; "
+                                   "name favourites from your data with --like TITLE");
     if (s != GPUALS_OK) goto fail;
     for (int k = 0; k < a.n_likes; k++) values[k] = DEMO_RATING;
     s = dataset_add_user(d, DEMO_USER, a.n_likes, likes, values, &demo);

@@ -59,8 +59,8 @@ json_t *report_summary_json(const gpuals_data *d, const cli_opts *o)
 {
     const gpuals_summary *s = &d->summary;
     json_t *j = json_object();
-    json_object_set_new(j, "ratings", json_string(d->ratings_path ? d->ratings_path : ""));
-    json_object_set_new(j, "titles", d->titles_path ? json_string(d->titles_path) : json_null());
+    json_object_set_new(j, "ratings", cli_json_text(d->ratings_path ? d->ratings_path : ""));
+    json_object_set_new(j, "titles", d->titles_path ? cli_json_text(d->titles_path) : json_null());
     json_object_set_new(j, "min_rating",
                         o->have_min_rating ? json_real(o->load.min_rating) : json_null());
     json_object_set_new(j, "raw_lines", json_integer(s->raw_lines));
