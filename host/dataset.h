@@ -18,6 +18,8 @@ struct gpuals_data {
     idmap *users;
     idmap *items;
     char **titles;   /* items entries (each may be NULL), or NULL */
+    int64_t title_duplicates;  /* lines of the titles file whose id repeats an earlier one
+                                * (the first title is kept); 0 without titles */
     gpuals_summary summary;
     char *ratings_path;
     char *titles_path;

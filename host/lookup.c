@@ -2,6 +2,10 @@
  * lookup.c - users and items by raw id or title, with candidates and suggestions in the
  * error messages.
  *
+ * Every not-found message (unknown id, unknown title) ends by recalling that users or items whose
+ * every rating was filtered out while loading (e.g. by --min-rating) have no row in the model,
+ * since that is the usual reason a correct id is unknown.
+ *
  * Title matching follows the design's three levels (exact; ASCII case-insensitive; ASCII
  * case-insensitive substring), stopping at the first level with any match. Case folding is
  * ASCII only: bytes of UTF-8 sequences compare as they are, so "É" and "é" differ.
@@ -174,6 +178,14 @@ int lookup_closest_ids(const gpuals_model *m, lookup_side side, const char *text
     return len;
 }
 
+/* The reminder that ends every not-found message: a user or item whose every rating was
+ * dropped while loading never got a row, so a correct id can still be unknown. */
+static void message_add_dropped(message *msg, const char *what)
+{
+    message_add(msg, "; %ss whose every rating was filtered out (e.g. by --min-rating) have no "
+                "row in the model", what);
+}
+
 /* GPUALS_ERR_NOT_FOUND for the unknown id text on side, with the closest ids. */
 static gpuals_status unknown_id(const gpuals_model *m, lookup_side side, const char *text)
 {
@@ -188,6 +200,7 @@ static gpuals_status unknown_id(const gpuals_model *m, lookup_side side, const c
                                               : gpuals_model_item_id(m, near[j]);
         message_add(&msg, "%s%s", j == 0 ? "; closest ids: " : ", ", id);
     }
+    message_add_dropped(&msg, what);
     return gpuals_fail(GPUALS_ERR_NOT_FOUND, "%s", msg.text);
 }
 
@@ -300,6 +313,7 @@ static gpuals_status title_error(const gpuals_model *m, const char *title, const
         message_add(&msg, j == 0 ? "; closest titles: " : ", ");
         message_add_item(&msg, m, near[j]);
     }
+    message_add_dropped(&msg, "item");
     return gpuals_fail(GPUALS_ERR_NOT_FOUND, "%s", msg.text);
 }
 

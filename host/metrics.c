@@ -247,10 +247,29 @@ static gpuals_status eval_scratch_alloc(eval_scratch *w, int64_t n_users, int64_
     w->rel = malloc((size_t)(longest_test > 0 ? longest_test : 1) * sizeof *w->rel);
     if (!w->users || !w->Q || !w->idx || !w->score || !w->n_out || !w->rel) {
         eval_scratch_free(w);
-        return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%d: no memory to rank %lld users x %lld items",
-                           __FILE__, __LINE__, (long long)batch, (long long)depth);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory ranking items for evaluation "
+                                             "(%lld %s at a time)", (long long)batch,
+                           batch == 1 ? "user" : "users");
     }
     return GPUALS_OK;
+}
+
+int64_t metrics_eligible_users(const csr *train, const csr *test)
+{
+    if (train->rows != test->rows || train->cols != test->cols) return -1;
+    int64_t n = 0;
+    for (int64_t u = 0; u < test->rows; u++) {
+        int64_t t = train->indptr[u], t_end = train->indptr[u + 1];
+        for (int64_t j = test->indptr[u]; j < test->indptr[u + 1]; j++) {
+            int32_t item = test->indices[j];
+            while (t < t_end && train->indices[t] < item) t++;
+            if (test->data[j] > 0 && !(t < t_end && train->indices[t] == item)) {
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
 }
 
 gpuals_status metrics_evaluate(const float *X, const float *Y, int f, const csr *train,

@@ -108,6 +108,11 @@ void metrics_acc_result(const metrics_acc *a, metrics_result *out);
 gpuals_status metrics_evaluate(const float *X, const float *Y, int f, const csr *train,
                                const csr *test, int k, int full_auc, metrics_result *out);
 
+/* The users metrics_evaluate would evaluate on train and test: those whose row of test holds a
+ * relevant item (an entry with a value > 0 that is not in their row of train). -1 when the
+ * shapes differ. Lets a command refuse up front a split that leaves nobody to evaluate. */
+int64_t metrics_eligible_users(const csr *train, const csr *test);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Training with evaluation                                                                   */
 /* ------------------------------------------------------------------------------------------ */

@@ -21,10 +21,16 @@
  * is neither a model directory nor an empty directory is left alone and the save fails. Any
  * failure removes the temporary directory, so a half-written model never appears at path.
  *
- * Loading checks, for each file in turn: its size against meta.json (a truncated file), its
- * structure (npy header, tsv fields), its shape against meta.json, then its checksum. Every
- * message names the file at fault. Factors, ids, titles and the training matrix come back
- * bit-identical, so every query answers exactly as before saving.
+ * Loading reads meta.json (a missing one is GPUALS_ERR_IO; an empty, truncated or invalid one
+ * GPUALS_ERR_MISMATCH), checks that the shapes it records fit the file sizes it records (so a
+ * damaged shape such as 10^12 users is refused before anything is allocated from it), then that
+ * every file is there (GPUALS_ERR_IO naming the missing one) with the recorded size, and only
+ * then, file by file, the checksum over the file's bytes as they are, before any parsing,
+ * followed by its structure (npy header, tsv fields) and its shape against meta.json. Every
+ * failure of a directory that is damaged or not a model is GPUALS_ERR_MISMATCH naming the file
+ * at fault (a parse failure of a file whose checksum matched included). Factors, ids, titles and
+ * the training matrix come back bit-identical, so every query answers exactly as before
+ * saving.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -472,19 +478,40 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
 /* Loading: meta.json                                                                         */
 /* ------------------------------------------------------------------------------------------ */
 
+/* What a damaged or foreign directory's messages end with. */
+#define DAMAGED "not a gpu-als model directory or damaged"
+
+/* meta.json is small: a larger file is not one. */
+#define META_MAX_BYTES ((off_t)16 << 20)
+
+/* The preamble of an .npy file: magic, version and header length (10 to 12 bytes), then a
+ * header of at most 1 MiB (what npy.c accepts). */
+#define NPY_MIN_PREAMBLE 10
+#define NPY_MAX_PREAMBLE (12 + ((uint64_t)1 << 20))
+
+/* Block size for hashing a file before it is parsed. */
+#define HASH_BLOCK ((size_t)1 << 20)
+
+/* Everything meta.json says. */
 typedef struct {
     const char *path; /* of meta.json, for messages */
+    const char *dir;  /* the model directory */
     int64_t n_users, n_items, nnz;
     int factors;
     int has_titles;
     file_sum sums[N_FILES];
+    gpuals_params params;
+    gpuals_summary summary;
+    double loss, seconds;
+    int device;
 } meta_info;
 
+/* A missing or mistyped field of meta.json: the file is damaged or not ours. */
 static gpuals_status bad_field(const char *where, const char *obj, const char *key,
                                const char *expected)
 {
-    return gpuals_fail(GPUALS_ERR_PARSE, "%s: %s%s%s: expected %s", where, obj ? obj : "",
-                       obj ? "." : "", key, expected);
+    return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %s%s%s: expected %s: " DAMAGED, where,
+                       obj ? obj : "", obj ? "." : "", key, expected);
 }
 
 static gpuals_status get_int(json_t *o, const char *obj, const char *key, const char *where,
@@ -659,48 +686,133 @@ static gpuals_status read_header(json_t *root, meta_info *mi)
     return get_bool(root, NULL, "has_titles", where, &mi->has_titles);
 }
 
-/* Read meta.json of dir into mi and a new, sized model *out. */
-static gpuals_status load_meta(const char *dir, meta_info *mi, gpuals_model **out)
+/* Read meta.json of mi->dir into mi: GPUALS_ERR_IO when it is missing, not a regular file or
+ * unreadable; GPUALS_ERR_MISMATCH naming meta.json when it is empty, truncated, not JSON, or
+ * lacks a field. Allocates nothing that outlives the call. */
+static gpuals_status load_meta(meta_info *mi)
 {
-    /* Parse the document. */
-    json_error_t err;
-    json_t *root = json_load_file(mi->path, JSON_REJECT_DUPLICATES, &err);
-    if (!root) {
-        struct stat st;
-        if (stat(mi->path, &st) != 0)
-            return gpuals_fail(GPUALS_ERR_IO, "%s: not a gpu-als model directory: %s: %s", dir,
-                               mi->path, strerror(errno));
-        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%d: %s", mi->path, err.line, err.text);
+    /* The text, after checking that it is a plausible file. */
+    struct stat st;
+    if (stat(mi->path, &st) != 0) {
+        if (errno == ENOENT)
+            return gpuals_fail(GPUALS_ERR_IO, "%s: not a gpu-als model directory: it has no "
+                               "meta.json", mi->dir);
+        return gpuals_fail(GPUALS_ERR_IO, "%s: %s", mi->path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode))
+        return gpuals_fail(GPUALS_ERR_IO, "%s: not a regular file", mi->path);
+    if (st.st_size == 0)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: empty: " DAMAGED, mi->path);
+    if (st.st_size > META_MAX_BYTES)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %lld bytes, more than a meta.json ever "
+                           "holds: " DAMAGED, mi->path, (long long)st.st_size);
+    size_t len = (size_t)st.st_size;
+    char *text = malloc(len);
+    if (!text) return gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", mi->path);
+    FILE *f = fopen(mi->path, "rb");
+    size_t got = f ? fread(text, 1, len, f) : 0;
+    int e = errno;
+    if (f) fclose(f);
+    if (got != len) {
+        free(text);
+        return gpuals_fail(GPUALS_ERR_IO, "%s: read failed: %s", mi->path,
+                           f ? "the file shrank while being read" : strerror(e));
     }
 
+    /* The document. */
+    json_error_t err;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    free(text);
+    if (!root)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s:%d: %s: " DAMAGED, mi->path, err.line,
+                           err.text);
+
     /* Header, settings, summary, file table, training record. */
-    gpuals_params p;
-    gpuals_summary summary;
-    memset(&summary, 0, sizeof summary);
-    double loss = NAN, seconds = 0.0;
-    int device = GPUALS_DEVICE_CPU;
-    gpuals_status s = read_header(root, mi);
-    if (s == GPUALS_OK) s = read_params(root, mi->path, &p);
-    if (s == GPUALS_OK && p.factors != mi->factors)
+    memset(&mi->summary, 0, sizeof mi->summary);
+    mi->loss = NAN;
+    mi->seconds = 0.0;
+    mi->device = GPUALS_DEVICE_CPU;
+    gpuals_status s = json_is_object(root)
+                          ? read_header(root, mi)
+                          : gpuals_fail(GPUALS_ERR_MISMATCH, "%s: not a JSON object: " DAMAGED,
+                                        mi->path);
+    if (s == GPUALS_OK) s = read_params(root, mi->path, &mi->params);
+    if (s == GPUALS_OK && mi->params.factors != mi->factors)
         s = gpuals_fail(GPUALS_ERR_MISMATCH, "%s: params.factors %d but shape.factors %d",
-                        mi->path, p.factors, mi->factors);
-    if (s == GPUALS_OK) s = read_summary(root, mi->path, &summary);
+                        mi->path, mi->params.factors, mi->factors);
+    if (s == GPUALS_OK) s = read_summary(root, mi->path, &mi->summary);
     if (s == GPUALS_OK) s = read_files(root, mi->path, mi->sums);
     if (s == GPUALS_OK && !json_is_null(json_object_get(root, "final_loss")))
-        s = get_real(root, NULL, "final_loss", mi->path, &loss);
-    if (s == GPUALS_OK) s = get_real(root, NULL, "train_seconds", mi->path, &seconds);
+        s = get_real(root, NULL, "final_loss", mi->path, &mi->loss);
+    if (s == GPUALS_OK) s = get_real(root, NULL, "train_seconds", mi->path, &mi->seconds);
     if (s == GPUALS_OK)
         s = get_enum(root, NULL, "device_used", mi->path, device_names,
-                     COUNT_OF(device_names), &device);
+                     COUNT_OF(device_names), &mi->device);
     json_decref(root);
-    if (s != GPUALS_OK) return s;
+    return s;
+}
 
-    /* The model, sized from the shapes. */
-    GPUALS_TRY(model_alloc(mi->n_users, mi->n_items, &p, out));
-    (*out)->summary = summary;
-    (*out)->final_loss = loss;
-    (*out)->train_seconds = seconds;
-    (*out)->device_used = (gpuals_device)device;
+/* a * b into *out; 0 when it overflows 64 bits. */
+static int mul_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+    if (a != 0 && b > UINT64_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* The shapes of meta.json against the sizes it records for the files, before anything is
+ * allocated from them: each .npy file holds exactly its shape's elements after a preamble of
+ * NPY_MIN_PREAMBLE to NPY_MAX_PREAMBLE bytes, and each .tsv file a header and at least a few
+ * bytes per line. */
+static gpuals_status check_meta_shapes(const meta_info *mi)
+{
+    /* The .npy files: rows x columns of itemsize bytes (cols 1: a vector). */
+    const struct {
+        int which;
+        const char *shape;
+        uint64_t rows, cols, itemsize;
+        const char *type;
+    } npy[] = {
+        {F_USER_FACTORS, "shape.users x shape.factors", (uint64_t)mi->n_users,
+         (uint64_t)mi->factors, 4, "float32"},
+        {F_ITEM_FACTORS, "shape.items x shape.factors", (uint64_t)mi->n_items,
+         (uint64_t)mi->factors, 4, "float32"},
+        {F_INDPTR, "shape.users + 1", (uint64_t)mi->n_users + 1, 1, 8, "int64"},
+        {F_INDICES, "shape.nnz", (uint64_t)mi->nnz, 1, 4, "int32"},
+        {F_DATA, "shape.nnz", (uint64_t)mi->nnz, 1, 4, "float32"},
+    };
+    for (int k = 0; k < COUNT_OF(npy); k++) {
+        uint64_t elements = 0, need = 0, have = mi->sums[npy[k].which].bytes;
+        if (mul_u64(npy[k].rows, npy[k].cols, &elements) &&
+            mul_u64(elements, npy[k].itemsize, &need) && need <= have &&
+            have - need >= NPY_MIN_PREAMBLE && have - need <= NPY_MAX_PREAMBLE)
+            continue;
+        char count[64];
+        if (npy[k].cols == 1) snprintf(count, sizeof count, "%" PRIu64, npy[k].rows);
+        else snprintf(count, sizeof count, "%" PRIu64 " x %" PRIu64, npy[k].rows, npy[k].cols);
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %s = %s %s values do not fit the %" PRIu64
+                           " bytes it records for %s: " DAMAGED, mi->path, npy[k].shape, count,
+                           npy[k].type, have, file_names[npy[k].which]);
+    }
+
+    /* The .tsv files: the header, then at least "0\t\n" per user, "0\t\t\n" per item. */
+    const struct {
+        int which;
+        const char *rows_name;
+        uint64_t rows;
+        uint64_t header, per_line;
+    } tsv[] = {
+        {F_USERS, "shape.users", (uint64_t)mi->n_users, 9, 3},
+        {F_ITEMS, "shape.items", (uint64_t)mi->n_items, 15, 4},
+    };
+    for (int k = 0; k < COUNT_OF(tsv); k++) {
+        uint64_t need = 0, have = mi->sums[tsv[k].which].bytes;
+        if (!mul_u64(tsv[k].rows, tsv[k].per_line, &need) || need > have ||
+            have - need < tsv[k].header)
+            return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %s = %" PRIu64 " lines do not fit the "
+                               "%" PRIu64 " bytes it records for %s: " DAMAGED, mi->path,
+                               tsv[k].rows_name, tsv[k].rows, have, file_names[tsv[k].which]);
+    }
     return GPUALS_OK;
 }
 
@@ -708,7 +820,8 @@ static gpuals_status load_meta(const char *dir, meta_info *mi, gpuals_model **ou
 /* Loading: the data files                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-/* The size of path against meta.json's record. */
+/* The size of path against meta.json's record: GPUALS_ERR_IO when it is missing or not a
+ * regular file, GPUALS_ERR_MISMATCH when its size differs. */
 static gpuals_status check_size(const char *path, uint64_t want)
 {
     struct stat st;
@@ -716,32 +829,70 @@ static gpuals_status check_size(const char *path, uint64_t want)
     if (!S_ISREG(st.st_mode)) return gpuals_fail(GPUALS_ERR_IO, "%s: not a regular file", path);
     if ((uint64_t)st.st_size != want)
         return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %lld bytes, but meta.json records %llu "
-                           "(truncated or replaced)", path, (long long)st.st_size,
+                           "(truncated or replaced): " DAMAGED, path, (long long)st.st_size,
                            (unsigned long long)want);
     return GPUALS_OK;
 }
 
-static gpuals_status check_sum(const char *path, uint64_t got, uint64_t want)
+/* The XXH64 got of file which against meta.json's record. */
+static gpuals_status check_sum(const meta_info *mi, int which, uint64_t got)
 {
-    if (got != want)
-        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: checksum %016" PRIx64 " differs from "
-                           "%016" PRIx64 " in meta.json: the file changed after it was saved",
-                           path, got, want);
+    if (got != mi->sums[which].xxh)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: checksum mismatch in %s: XXH64 %016" PRIx64
+                           ", but meta.json records %016" PRIx64 " (the file changed after the "
+                           "model was saved): " DAMAGED, mi->dir, file_names[which], got,
+                           mi->sums[which].xxh);
     return GPUALS_OK;
 }
 
-/* One .npy file of dir: size, header, shape (d0, and d1 when ndim is 2), checksum. *data
- * receives the elements (malloc'ed). */
-static gpuals_status load_npy(const char *dir, const meta_info *mi, int which, npy_dtype t,
-                              int ndim, int64_t d0, int64_t d1, void **data)
+/* XXH64 of the whole file at path, read in blocks (nothing as large as the file is held). */
+static gpuals_status hash_file(const char *path, uint64_t *xxh)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return gpuals_fail(GPUALS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    XXH64_state_t *st = XXH64_createState();
+    unsigned char *buf = malloc(HASH_BLOCK);
+    gpuals_status s = GPUALS_OK;
+    if (!st || !buf) {
+        s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", path);
+    } else {
+        XXH64_reset(st, 0);
+        size_t got;
+        while ((got = fread(buf, 1, HASH_BLOCK, f)) > 0) XXH64_update(st, buf, got);
+        if (ferror(f)) s = gpuals_fail(GPUALS_ERR_IO, "%s: read failed", path);
+        else *xxh = XXH64_digest(st);
+    }
+    free(buf);
+    if (st) XXH64_freeState(st);
+    fclose(f);
+    return s;
+}
+
+/* A parse failure in a file whose size and checksum agreed with meta.json: the directory was
+ * damaged consistently (or meta.json rewritten), so GPUALS_ERR_MISMATCH with the message kept. */
+static gpuals_status damaged(gpuals_status s)
+{
+    if (s != GPUALS_ERR_PARSE) return s;
+    char old[1536];
+    snprintf(old, sizeof old, "%s", gpuals_last_error());
+    return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: " DAMAGED, old);
+}
+
+/* One .npy file of dir: its checksum (over the file as it is, before any parsing), then its
+ * header, shape (d0, and d1 when ndim is 2) and elements. *data receives the elements
+ * (malloc'ed). The size was checked by load_files. */
+static gpuals_status load_npy(const meta_info *mi, int which, npy_dtype t, int ndim, int64_t d0,
+                              int64_t d1, void **data)
 {
     *data = NULL;
-    char *path = join_path(dir, file_names[which]);
+    char *path = join_path(mi->dir, file_names[which]);
     if (!path) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
     int64_t shape[2] = {0, 0};
     uint64_t xxh = 0;
-    gpuals_status s = check_size(path, mi->sums[which].bytes);
-    if (s == GPUALS_OK) s = npy_read(path, t, ndim, shape, data, &xxh);
+    gpuals_status s = hash_file(path, &xxh);
+    if (s == GPUALS_OK) s = check_sum(mi, which, xxh);
+    if (s == GPUALS_OK) s = damaged(npy_read(path, t, ndim, shape, data, &xxh));
+    if (s == GPUALS_OK) s = check_sum(mi, which, xxh); /* the same bytes were parsed */
     if (s == GPUALS_OK && (shape[0] != d0 || (ndim == 2 && shape[1] != d1))) {
         if (ndim == 2)
             s = gpuals_fail(GPUALS_ERR_MISMATCH, "%s: shape (%lld, %lld), but %s says "
@@ -751,7 +902,6 @@ static gpuals_status load_npy(const char *dir, const meta_info *mi, int which, n
             s = gpuals_fail(GPUALS_ERR_MISMATCH, "%s: shape (%lld,), but %s says (%lld,)",
                             path, (long long)shape[0], mi->path, (long long)d0);
     }
-    if (s == GPUALS_OK) s = check_sum(path, xxh, mi->sums[which].xxh);
     if (s != GPUALS_OK) {
         free(*data);
         *data = NULL;
@@ -871,18 +1021,17 @@ static gpuals_status parse_tsv(gpuals_model *m, const char *path, char *text, si
     return GPUALS_OK;
 }
 
-/* users.tsv or items.tsv of dir: size, checksum, then every line. */
-static gpuals_status load_tsv(gpuals_model *m, const char *dir, const meta_info *mi,
-                              int which)
+/* users.tsv or items.tsv of dir: checksum, then every line. The size was checked by
+ * gpuals_model_load, so the buffer is as large as the file meta.json describes. */
+static gpuals_status load_tsv(gpuals_model *m, const meta_info *mi, int which)
 {
-    /* Read the whole file after checking its size. */
-    char *path = join_path(dir, file_names[which]);
+    /* Read the whole file. */
+    char *path = join_path(mi->dir, file_names[which]);
     if (!path) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
     uint64_t want = mi->sums[which].bytes;
-    gpuals_status s = check_size(path, want);
-    char *text = NULL;
-    if (s == GPUALS_OK && !(text = malloc((size_t)want + 1)))
-        s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", path);
+    gpuals_status s = GPUALS_OK;
+    char *text = malloc((size_t)want + 1);
+    if (!text) s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", path);
     if (s == GPUALS_OK) {
         FILE *f = fopen(path, "rb");
         if (!f || fread(text, 1, (size_t)want, f) != (size_t)want)
@@ -893,24 +1042,24 @@ static gpuals_status load_tsv(gpuals_model *m, const char *dir, const meta_info 
     /* Checksum, then parse. */
     if (s == GPUALS_OK) {
         text[want] = '\0';
-        s = check_sum(path, XXH64(text, (size_t)want, 0), mi->sums[which].xxh);
+        s = check_sum(mi, which, XXH64(text, (size_t)want, 0));
     }
     if (s == GPUALS_OK)
-        s = parse_tsv(m, path, text, (size_t)want, which == F_ITEMS, mi->has_titles);
+        s = damaged(parse_tsv(m, path, text, (size_t)want, which == F_ITEMS, mi->has_titles));
     free(text);
     free(path);
     return s;
 }
 
-/* All data files of dir into m. */
-static gpuals_status load_files(gpuals_model *m, const char *dir, const meta_info *mi)
+/* All data files of mi->dir into m. */
+static gpuals_status load_files(gpuals_model *m, const meta_info *mi)
 {
     /* Factors. */
     void *p = NULL;
-    GPUALS_TRY(load_npy(dir, mi, F_USER_FACTORS, NPY_FLOAT32, 2, mi->n_users, mi->factors, &p));
+    GPUALS_TRY(load_npy(mi, F_USER_FACTORS, NPY_FLOAT32, 2, mi->n_users, mi->factors, &p));
     free(m->X);
     m->X = p;
-    GPUALS_TRY(load_npy(dir, mi, F_ITEM_FACTORS, NPY_FLOAT32, 2, mi->n_items, mi->factors, &p));
+    GPUALS_TRY(load_npy(mi, F_ITEM_FACTORS, NPY_FLOAT32, 2, mi->n_items, mi->factors, &p));
     free(m->Y);
     m->Y = p;
 
@@ -919,15 +1068,15 @@ static gpuals_status load_files(gpuals_model *m, const char *dir, const meta_inf
     c->rows = mi->n_users;
     c->cols = mi->n_items;
     c->nnz = mi->nnz;
-    GPUALS_TRY(load_npy(dir, mi, F_INDPTR, NPY_INT64, 1, mi->n_users + 1, 0, &p));
+    GPUALS_TRY(load_npy(mi, F_INDPTR, NPY_INT64, 1, mi->n_users + 1, 0, &p));
     c->indptr = p;
-    GPUALS_TRY(load_npy(dir, mi, F_INDICES, NPY_INT32, 1, mi->nnz, 0, &p));
+    GPUALS_TRY(load_npy(mi, F_INDICES, NPY_INT32, 1, mi->nnz, 0, &p));
     c->indices = p;
-    GPUALS_TRY(load_npy(dir, mi, F_DATA, NPY_FLOAT32, 1, mi->nnz, 0, &p));
+    GPUALS_TRY(load_npy(mi, F_DATA, NPY_FLOAT32, 1, mi->nnz, 0, &p));
     c->data = p;
     if (csr_validate(c) != GPUALS_OK)
         return gpuals_fail_context(GPUALS_ERR_MISMATCH, "%s: indptr.npy and indices.npy do "
-                                   "not form a valid %lld x %lld matrix", dir,
+                                   "not form a valid %lld x %lld matrix", mi->dir,
                                    (long long)c->rows, (long long)c->cols);
 
     /* Ids and titles. */
@@ -935,8 +1084,21 @@ static gpuals_status load_files(gpuals_model *m, const char *dir, const meta_inf
         m->titles = calloc(mi->n_items ? (size_t)mi->n_items : 1, sizeof *m->titles);
         if (!m->titles) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
     }
-    GPUALS_TRY(load_tsv(m, dir, mi, F_USERS));
-    return load_tsv(m, dir, mi, F_ITEMS);
+    GPUALS_TRY(load_tsv(m, mi, F_USERS));
+    return load_tsv(m, mi, F_ITEMS);
+}
+
+/* Every file meta.json lists is there with the size it records. */
+static gpuals_status check_sizes(const meta_info *mi)
+{
+    for (int k = 0; k < N_FILES; k++) {
+        char *path = join_path(mi->dir, file_names[k]);
+        if (!path) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
+        gpuals_status s = check_size(path, mi->sums[k].bytes);
+        free(path);
+        GPUALS_TRY(s);
+    }
+    return GPUALS_OK;
 }
 
 gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
@@ -946,20 +1108,32 @@ gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0)
-        return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
+        return gpuals_fail(GPUALS_ERR_IO, "%s: cannot open the model directory: %s", path,
+                           strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return gpuals_fail(GPUALS_ERR_IO, "%s: not a model directory (a model is a directory "
                            "with meta.json)", path);
 
-    /* meta.json, then the files it describes. */
+    /* meta.json and its agreement with the files' sizes, before allocating anything from its
+     * shapes; then the model and the files. */
     meta_info mi;
     memset(&mi, 0, sizeof mi);
     char *meta_path = join_path(path, "meta.json");
     if (!meta_path) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory");
     mi.path = meta_path;
+    mi.dir = path;
     gpuals_model *m = NULL;
-    gpuals_status s = load_meta(path, &mi, &m);
-    if (s == GPUALS_OK) s = load_files(m, path, &mi);
+    gpuals_status s = load_meta(&mi);
+    if (s == GPUALS_OK) s = check_meta_shapes(&mi);
+    if (s == GPUALS_OK) s = check_sizes(&mi);
+    if (s == GPUALS_OK) s = model_alloc(mi.n_users, mi.n_items, &mi.params, &m);
+    if (s == GPUALS_OK) {
+        m->summary = mi.summary;
+        m->final_loss = mi.loss;
+        m->train_seconds = mi.seconds;
+        m->device_used = (gpuals_device)mi.device;
+        s = load_files(m, &mi);
+    }
     free(meta_path);
     if (s != GPUALS_OK) {
         gpuals_model_free(m);

@@ -7,12 +7,14 @@
  *        .dat    "::"               exactly 4 fields   user::item::rating::timestamp
  *        mlcsv   ","                exactly 4 fields   after the userId,movieId,... header
  *        u.data  tab                exactly 4 fields   user item rating timestamp
- *        delim   "," tab or spaces  2 or 3 fields      user item [value]
+ *        delim   "," tab or spaces  2 to 4 fields      user item [value [timestamp]]
  *        mm      spaces/tabs        2 (pattern) or 3   row col [value], 1-based indices
- *      Fields are trimmed of spaces and tabs; the timestamp must be an integer;
- *   3. parse the rating (reader_parse_number: a fast path for plain decimals, strtod for the
- *      rest); a non-number, a non-finite value or one beyond the float range makes the line
- *      malformed;
+ *      Fields are trimmed of spaces and tabs; the timestamp must be an integer, except in a
+ *      generic file, where it is only required to be non-empty (it is never used);
+ *   3. parse the rating (reader_parse_number: plain decimals only, with or without an exponent;
+ *      hex, nan and inf are refused); a non-number, a non-finite value or one beyond the float
+ *      range makes the line malformed, and so does a non-integer value in a Matrix Market
+ *      'integer' file;
  *   4. filter: a rating below min_rating is counted as filtered, then a zero (or a value that
  *      rounds to zero as a float) as a zero line; only now are the ids interned, so a user or
  *      item seen only in dropped lines never gets an index and the matrix has exactly the rows
@@ -26,10 +28,13 @@
  * (or a .mtx / .mm file name) is Matrix Market, "::" is .dat, the exact MovieLens CSV header is
  * mlcsv, four tab-separated fields are u.data, and anything else is generic delimited.
  * Headers: the first non-blank line of a MovieLens CSV, u.data or generic file is a header
- * when its rating field is not a number (.dat files never have one). A generic file with two
- * fields has a header when its first line holds two non-integers and the next line two
- * integers (so a file of string ids "alice,matrix" has no header, while "user,item" over "1,2"
- * has one). The first good line of a generic file fixes its field count (2 or 3).
+ * when its rating field is not a number (.dat files never have one). In a generic file, a first
+ * line of 2 to 4 fields that are all common column names (user, userId, user_id, item,
+ * movieId, rating, count, timestamp, ...; case-insensitive) is a header too. Otherwise a
+ * generic file with two fields has a header when its first line holds two non-integers and the
+ * next line two integers (so a file of string ids "alice,matrix" has no header, while "u,i"
+ * over "1,2" has one). A generic file's header, or else its first good line, fixes its field
+ * count (2, 3 or 4).
  *
  * Matrix Market ids are the indices written back in canonical decimal ("007" is item "7");
  * every other format keeps the exact bytes of the id field.
@@ -79,6 +84,7 @@ typedef struct {
 
     /* Matrix Market: banner, size line, entry count. */
     int mm_pattern;
+    int mm_integer;         /* the banner says 'integer': values must be integers */
     int mm_have_size;
     int64_t mm_rows, mm_cols, mm_entries, mm_seen, mm_size_line;
 
@@ -189,44 +195,69 @@ static int is_integer(field f)
 static const double pow10_table[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
-/* Parse a number (see reader.h). The fast path reads the digits as one integer m < 10^15 and
- * divides by 10^frac: both are exact doubles, so the quotient is correctly rounded. */
+/* Parse a number (see reader.h). The grammar is checked by hand first, so strtod only ever sees
+ * a plain decimal (never hex, "nan" or "inf"). The fast path reads the digits as one integer
+ * m < 10^15 and divides by 10^frac: both are exact doubles, so the quotient is correctly
+ * rounded; longer mantissas and exponents go through strtod. */
 int reader_parse_number(const char *s, size_t n, double *out)
 {
-    /* Fast path: [+-]digits[.digits] with at most 15 digits in all. */
+    /* Grammar: [+-] digits [. digits] [(e|E) [+-] digits], at least one mantissa digit. */
     size_t i = 0;
     int neg = 0;
     if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-    uint64_t m = 0;
-    int digits = 0, frac = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 15) {
-        m = m * 10 + (uint64_t)(s[i++] - '0');
-        digits++;
-    }
+    size_t int_start = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    size_t int_digits = i - int_start, frac_start = i, frac_digits = 0;
     if (i < n && s[i] == '.') {
-        i++;
-        while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 15) {
-            m = m * 10 + (uint64_t)(s[i++] - '0');
-            digits++;
-            frac++;
-        }
+        frac_start = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        frac_digits = i - frac_start;
     }
-    if (i == n && digits > 0) {
+    int has_exponent = 0;
+    if (int_digits + frac_digits > 0 && i < n && (s[i] == 'e' || s[i] == 'E')) {
+        size_t k = i + 1;
+        if (k < n && (s[k] == '+' || s[k] == '-')) k++;
+        size_t exp_start = k;
+        while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+        if (k == exp_start) return 1; /* "1e", "1e+" */
+        i = k;
+        has_exponent = 1;
+    }
+    if (int_digits + frac_digits == 0 || i != n) {
+        /* Not a plain decimal: name the non-finite spellings apart from the rest. */
+        size_t k = (n > 0 && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+        size_t left = n - k;
+        if ((left == 3 && strncasecmp(s + k, "nan", 3) == 0) ||
+            (left == 3 && strncasecmp(s + k, "inf", 3) == 0) ||
+            (left == 8 && strncasecmp(s + k, "infinity", 8) == 0))
+            return 2;
+        return 1;
+    }
+
+    /* Fast path: no exponent and at most 15 digits. */
+    if (!has_exponent && int_digits + frac_digits <= 15) {
+        uint64_t m = 0;
+        for (size_t k = int_start; k < int_start + int_digits; k++)
+            m = m * 10 + (uint64_t)(s[k] - '0');
+        for (size_t k = frac_start; k < frac_start + frac_digits; k++)
+            m = m * 10 + (uint64_t)(s[k] - '0');
         double v = (double)m;
-        if (frac) v /= pow10_table[frac];
+        if (frac_digits) v /= pow10_table[frac_digits];
         *out = neg ? -v : v;
         return 0;
     }
 
-    /* Slow path: strtod on a NUL-terminated copy; it must consume every byte. */
-    char buf[512];
-    if (n == 0 || n >= sizeof buf) return 1;
-    if (is_blank_char(s[0]) || s[0] == '\n' || s[0] == '\r') return 1;
+    /* Slow path: strtod on a NUL-terminated copy of the checked text. */
+    char small[128];
+    char *buf = n < sizeof small ? small : malloc(n + 1);
+    if (!buf) return 1;
     memcpy(buf, s, n);
     buf[n] = '\0';
     char *end = NULL;
     double v = strtod(buf, &end);
-    if (end != buf + n) return 1;
+    int consumed = end == buf + n;
+    if (buf != small) free(buf);
+    if (!consumed) return 1;
     if (!isfinite(v)) return 2;
     *out = v;
     return 0;
@@ -355,7 +386,7 @@ static const char *layout_text(const parse_ctx *c)
     case GPUALS_FORMAT_MLCSV: return "userId,movieId,rating,timestamp";
     case GPUALS_FORMAT_UDATA: return "user, item, rating, timestamp";
     case GPUALS_FORMAT_MM: return c->mm_pattern ? "row col" : "row col value";
-    default: return "user item [value]";
+    default: return "user item [value [timestamp]]";
     }
 }
 
@@ -378,7 +409,7 @@ static gpuals_status take_line(parse_ctx *c, int64_t line, const char *s, size_t
         if (c->min_fields == c->max_fields)
             return bad_line(c, line, "expected %d fields separated by %s (%s), found %d",
                             c->min_fields, sep_name(c->sep), layout_text(c), nf);
-        return bad_line(c, line, "expected %d or %d fields separated by %s (%s), found %d",
+        return bad_line(c, line, "expected %d to %d fields separated by %s (%s), found %d",
                         c->min_fields, c->max_fields, sep_name(c->sep), layout_text(c), nf);
     }
     if (c->format == GPUALS_FORMAT_DELIM && c->min_fields != c->max_fields) {
@@ -405,6 +436,8 @@ static gpuals_status take_line(parse_ctx *c, int64_t line, const char *s, size_t
                             shown);
         }
     }
+    if (nf == 4 && f[3].n == 0)
+        return bad_line(c, line, "expected a timestamp in field 4, found an empty field");
     if (c->has_timestamp && !is_integer(f[3])) {
         excerpt(shown, sizeof shown, f[3].s, f[3].n);
         return bad_line(c, line, "expected an integer timestamp in field 4, found %s", shown);
@@ -468,6 +501,7 @@ static gpuals_status mm_banner(parse_ctx *c, int64_t line, const char *s, size_t
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected the symmetry 'general' (a user "
                            "x item matrix), found %s", c->path, (long long)line, shown);
     c->mm_pattern = pattern;
+    c->mm_integer = integer;
     c->min_fields = c->max_fields = pattern ? 2 : 3;
     return GPUALS_OK;
 }
@@ -523,6 +557,11 @@ static gpuals_status mm_entry(parse_ctx *c, int64_t line, const char *s, size_t 
 
     /* Value. */
     double v = 1.0;
+    if (c->mm_integer && !is_integer(f[2])) {
+        excerpt(shown, sizeof shown, f[2].s, f[2].n);
+        return bad_line(c, line, "expected an integer value in field 3 (the banner declares "
+                        "'integer'), found %s", shown);
+    }
     if (!c->mm_pattern) {
         int pr = parse_value(f[2], &v);
         if (pr != 0) {
@@ -583,22 +622,57 @@ static void set_layout(parse_ctx *c, const char *s, size_t n)
     }
     if (c->format == GPUALS_FORMAT_DELIM) {
         c->min_fields = 2;
-        c->max_fields = 3;
+        c->max_fields = 4; /* user item [value [timestamp]]; the timestamp is not checked */
     } else {
         c->min_fields = c->max_fields = 4;
         c->has_timestamp = 1;
     }
 }
 
+/* 1 when f is a common column name (ASCII case and '_', '-' and ' ' ignored, optionally in
+ * double quotes): "user", "userId", "user_id", "movieId", "rating", "timestamp" and the like. */
+static int is_column_name(field f)
+{
+    static const char *const names[] = {
+        "user",    "userid",    "uid",    "customer", "customerid", "item",  "itemid",
+        "iid",     "movie",     "movieid", "track",   "trackid",    "artist", "artistid",
+        "product", "productid", "song",   "songid",   "rating",     "value", "count",
+        "weight",  "score",     "plays",  "playcount", "timestamp", "time",  "ts",
+        "date",
+    };
+    if (f.n >= 2 && f.s[0] == '"' && f.s[f.n - 1] == '"') {
+        f.s++;
+        f.n -= 2;
+    }
+    char folded[16];
+    size_t k = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        char ch = f.s[i];
+        if (ch == '_' || ch == '-' || ch == ' ') continue;
+        if (k + 1 >= sizeof folded) return 0;
+        folded[k++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    folded[k] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(folded, names[i]) == 0) return 1;
+    return 0;
+}
+
 /* Whether the first line s[0..n) of a delimited format is a header: 1 yes, 0 no, 2 undecided
- * (a generic two-field line of non-integers: the next line decides). A header is a line whose
- * rating field is not a number; .dat files never have one. */
+ * (a generic two-field line of non-integers that are not all column names: the next line
+ * decides). A header is a line whose rating field is not a number, or, in a generic file of 2
+ * to 4 fields, a line whose fields are all common column names; .dat files never have one. */
 static int header_verdict(const parse_ctx *c, const char *s, size_t n)
 {
     if (c->format == GPUALS_FORMAT_DAT) return 0;
     if (memchr(s, '\0', n)) return 0;
     field f[MAX_FIELDS];
     int nf = split(s, n, c->sep, f);
+    if (c->format == GPUALS_FORMAT_DELIM && nf >= 2 && nf <= 4) {
+        int all_names = 1;
+        for (int k = 0; k < nf && all_names; k++) all_names = is_column_name(f[k]);
+        if (all_names) return 1;
+    }
     double v;
     if (nf >= 3 && nf <= 4) return reader_parse_number(f[2].s, f[2].n, &v) != 0;
     if (c->format == GPUALS_FORMAT_DELIM && nf == 2 && !is_integer(f[0]) && !is_integer(f[1]))
@@ -649,7 +723,8 @@ static gpuals_status first_line(parse_ctx *c, int64_t line, const char *s, size_
         c->header_seen = 1;
         field f[MAX_FIELDS];
         int nf = split(s, n, c->sep, f);
-        if (c->format == GPUALS_FORMAT_DELIM && nf == 3) c->min_fields = c->max_fields = 3;
+        if (c->format == GPUALS_FORMAT_DELIM && nf >= 2 && nf <= 4)
+            c->min_fields = c->max_fields = nf; /* the header fixes the field count */
         return GPUALS_OK;
     }
     if (verdict == 2) {

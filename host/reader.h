@@ -3,8 +3,9 @@
  *
  * Formats (see gpuals_format): MovieLens .dat (user::item::rating::timestamp), MovieLens CSV
  * with the header userId,movieId,rating,timestamp, ml-100k u.data (four tab-separated fields),
- * generic delimited "user item [value]" (comma, tab or runs of spaces, optional header, no
- * value meaning 1) and Matrix Market coordinate files (real, integer or pattern; general).
+ * generic delimited "user item [value [timestamp]]" (comma, tab or runs of spaces, optional
+ * header, no value meaning 1, the timestamp ignored) and Matrix Market coordinate files (real,
+ * integer or pattern; general; an integer file's values must be integers).
  *
  * The line source (reader_lines.c) reads the file in large blocks and hands out lines without
  * copying them; the parser (reader.c) splits fields in place, parses ratings with a hand-written
@@ -86,10 +87,13 @@ gpuals_status reader_load(const char *path, gpuals_format format, double min_rat
 /* Free the triplets and maps of r and zero it; accepts a zeroed struct. */
 void reader_result_free(reader_result *r);
 
-/* Parse the number s[0..n) (no surrounding spaces): 0 and *out set when it is a finite number,
- * 1 when it is not a number, 2 when it is a number that is not finite (nan, inf, 1e999).
- * Plain decimals (optional sign, up to 15 digits, optional fraction) take a fast path; other
- * forms (exponents, hex, long mantissas) go through strtod. */
+/* Parse the number s[0..n) (no surrounding spaces): 0 and *out set when it is a finite plain
+ * decimal, 1 when it is not one, 2 when it is a number that is not finite (nan, inf, infinity
+ * in any case and with an optional sign, or a decimal beyond the double range such as 1e999).
+ * A plain decimal is an optional sign, digits with an optional fraction (at least one digit in
+ * all: "5", "5.", ".5") and an optional exponent ("e" or "E", optional sign, digits); anything
+ * else, hex ("0x10") included, is not a number. Up to 15 digits without an exponent take a fast
+ * path; longer mantissas and exponents go through strtod after the grammar is checked. */
 int reader_parse_number(const char *s, size_t n, double *out);
 
 #endif /* GPUALS_READER_H */

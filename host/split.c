@@ -30,6 +30,9 @@
 /* Domain tag xor-ed into the seed so split draws differ from initial factors. */
 #define SPLIT_TAG 0x5350524954ull /* "SPLIT" */
 
+/* Domain tag of the validation split's seed, so its draws differ from the test split's. */
+#define VALID_TAG 0x56414c4944ull /* "VALID" */
+
 /* ------------------------------------------------------------------------------------------ */
 /* Draws                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
@@ -103,8 +106,7 @@ static gpuals_status mark_leave_k(const csr *r, int k, uint64_t seed, unsigned c
         if (csr_row_len(r, u) > longest) longest = csr_row_len(r, u);
     ranked_entry *scratch = malloc((size_t)(longest > 0 ? longest : 1) * sizeof *scratch);
     if (scratch == NULL)
-        return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%d: no memory for a row of %lld entries",
-                           __FILE__, __LINE__, (long long)longest);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory splitting a user's interactions");
 
     /* Rank each eligible row's entries by draw and send the first k to test. */
     memset(to_test, 0, (size_t)r->nnz);
@@ -138,8 +140,8 @@ static gpuals_status csr_alloc(int64_t rows, int64_t cols, int64_t nnz, csr *out
     out->data = malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof *out->data);
     if (out->indptr == NULL || out->indices == NULL || out->data == NULL) {
         csr_free(out);
-        return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%d: no memory for a CSR of %lld entries",
-                           __FILE__, __LINE__, (long long)nnz);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for a split of %lld %s",
+                           (long long)nnz, nnz == 1 ? "interaction" : "interactions");
     }
     return GPUALS_OK;
 }
@@ -182,8 +184,8 @@ gpuals_status split_csr(const csr *r, const split_options *o, csr *train, csr *t
     /* Decide the side of every stored entry. */
     unsigned char *to_test = malloc((size_t)(r->nnz > 0 ? r->nnz : 1));
     if (to_test == NULL)
-        return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%d: no memory for %lld split flags", __FILE__,
-                           __LINE__, (long long)r->nnz);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory splitting %lld %s",
+                           (long long)r->nnz, r->nnz == 1 ? "interaction" : "interactions");
     gpuals_status s = GPUALS_OK;
     if (o->kind == SPLIT_RANDOM)
         mark_random(r, o->test_fraction, o->seed, to_test);
@@ -199,6 +201,37 @@ gpuals_status split_csr(const csr *r, const split_options *o, csr *train, csr *t
         csr_free(test);
     }
     return s;
+}
+
+gpuals_status split_check_test(const csr *r, const split_options *o, const csr *test)
+{
+    if (test->nnz > 0) return GPUALS_OK;
+    if (o->kind == SPLIT_LEAVE_K_OUT) {
+        int64_t most = 0;
+        for (int64_t u = 0; u < r->rows; u++)
+            if (csr_row_len(r, u) > most) most = csr_row_len(r, u);
+        return gpuals_fail(GPUALS_ERR_EMPTY,
+                           "no eligible user: leave-%d-out holds out interactions only of users "
+                           "with more than %lld interactions, and the most any user has is %lld",
+                           o->leave_k, (long long)o->leave_k + 1, (long long)most);
+    }
+    if (o->test_fraction <= 0.0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "no test interactions: a random split with test "
+                                             "fraction 0 holds nothing out to evaluate on");
+    return gpuals_fail(GPUALS_ERR_EMPTY,
+                       "no test interactions: the random split (test fraction %g) held out "
+                       "none of the %lld %s", o->test_fraction, (long long)r->nnz,
+                       r->nnz == 1 ? "interaction" : "interactions");
+}
+
+gpuals_status split_validation(const csr *train, double fraction, uint64_t seed, csr *fit,
+                               csr *valid)
+{
+    split_options o;
+    split_options_default(&o);
+    o.test_fraction = fraction;
+    o.seed = init_rng_mix(seed ^ VALID_TAG);
+    return split_csr(train, &o, fit, valid);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -253,7 +286,7 @@ gpuals_status split_train_data(const gpuals_data *d, const csr *train, gpuals_da
                            (long long)train->rows, (long long)train->cols,
                            (long long)d->ratings.rows, (long long)d->ratings.cols);
     gpuals_data *t = calloc(1, sizeof *t);
-    if (t == NULL) return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%d: no memory", __FILE__, __LINE__);
+    if (t == NULL) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for the train side");
     int64_t n_items = d->ratings.cols;
 
     /* The matrix and its transpose. */
@@ -278,8 +311,7 @@ gpuals_status split_train_data(const gpuals_data *d, const csr *train, gpuals_da
     if (ok) t->titles_path = dup_or_null(d->titles_path, &ok);
     if (!ok) {
         train_data_discard(t, n_items);
-        return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%d: no memory to copy ids and titles",
-                           __FILE__, __LINE__);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory copying ids and titles");
     }
 
     /* The summary describes the file; only the stored count changes. */

@@ -13,6 +13,9 @@
  *
  * The draws are counter-based: each entry's uniform number is a hash of (seed, user, item), so
  * a split depends only on the seed and the set of entries, not on their order or on threads.
+ *
+ * A validation side can be carved out of a train side in turn (split_validation), for choosing
+ * settings without looking at the test side; its draws are independent of the test split's.
  */
 #ifndef GPUALS_SPLIT_H
 #define GPUALS_SPLIT_H
@@ -47,6 +50,19 @@ double split_draw(uint64_t seed, int64_t row, int64_t col);
  * csr_free). GPUALS_ERR_USAGE for a fraction outside [0, 1] or K < 1; GPUALS_ERR_NOMEM when
  * allocation fails. On failure *train and *test are left zeroed. */
 gpuals_status split_csr(const csr *r, const split_options *o, csr *train, csr *test);
+
+/* Whether test, the test side split_csr made of r under o, holds anything: GPUALS_OK when it
+ * has an entry, else GPUALS_ERR_EMPTY with a message saying why in the protocol's terms (a
+ * random split that held nothing out; a leave-k-out split where no user has more than K + 1
+ * entries, naming the most any user has). */
+gpuals_status split_check_test(const csr *r, const split_options *o, const csr *test);
+
+/* Carve a validation side out of train (the train side of a split made with seed): each stored
+ * entry goes to *valid with probability fraction, the rest to *fit, as the random split draws
+ * but under a seed derived from seed, so that the draws do not depend on those that made the
+ * test side. Same partition guarantees and failures as split_csr (fraction in [0, 1]). */
+gpuals_status split_validation(const csr *train, double fraction, uint64_t seed, csr *fit,
+                               csr *valid);
 
 /* A gpuals_data for training on the train side of a split of d: its ratings are a copy of
  * train (which must have d's shape) with the transpose built; the id maps, titles and paths

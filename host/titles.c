@@ -1,13 +1,21 @@
 /*
  * titles.c - item titles from movies.csv, movies.dat or u.item (see titles.h).
  *
- * Lines come from the block line source of reader_lines.c. movies.dat and u.item lines are cut
- * at their separators directly: the id runs to the first "::" (or '|'), and the title to the
- * last "::" (movies.dat, so a title with a single ':' is safe) or the next '|' (u.item).
- * movies.csv lines are fed to libcsv with their newline, so a quoted title may contain commas,
- * doubled quotes ("" for ") and even newlines; libcsv runs in strict mode, so a stray quote is
- * a parse error rather than a silently mangled title. Records whose first field is "movieId"
- * are headers.
+ * Lines come from the block line source of reader_lines.c, and every line must have the shape of
+ * its format, so that another kind of file given as titles (a ratings.dat, a users.dat, a
+ * ratings.csv) is refused at its first line instead of producing nonsense titles:
+ *   movies.dat  exactly 3 "::" fields, id::title::genres. The id runs to the first "::" and the
+ *               genres start after the last one, so a title may hold single colons (and even
+ *               end in one); a ratings.dat line (4 fields) or a users.dat line (5) is refused.
+ *   u.item      at least 5 '|' fields (ml-100k has 24: id|title|date|video date|url|19 genre
+ *               flags), the same number on every line as on the first.
+ *   movies.csv  a header naming an id column (movieId, id, itemId, ...) and a title column
+ *               (title or name), as ml-latest's movieId,title,genres does; every record has as
+ *               many fields as the header. Lines are fed to libcsv with their newline, so a
+ *               quoted title may contain commas, doubled quotes ("" for ") and even newlines;
+ *               libcsv runs in strict mode, so a stray quote is a parse error rather than a
+ *               silently mangled title.
+ * An id that repeats keeps its first title; the repeats are counted (titles_list.duplicates).
  *
  * Encoding is decided for the whole file: while reading, every id and title is checked as
  * UTF-8; if any fails, the file is Latin-1 and every string is converted at the end (a byte
@@ -16,6 +24,7 @@
 #include "titles.h"
 
 #include <csv.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,13 +42,19 @@ typedef struct {
     idmap *seen;        /* ids already listed, to keep the first title of a repeated id */
     int all_utf8;
 
-    /* libcsv record being assembled. */
-    char *f1, *f2;      /* first two fields (malloc'd copies) */
+    /* u.item: the field count of the first line, which every line repeats. */
+    int uitem_fields;
+
+    /* movies.csv: the header's layout, and the libcsv record being assembled. */
+    int header_done;
+    int header_fields;  /* fields of the header record */
+    int id_col, title_col;  /* columns of the id and the title (-1 until the header names them) */
+    char header_text[96];   /* the header line as shown in messages */
+    char *f1, *f2;      /* copies of the id and title fields of the current record */
     size_t f1_n, f2_n;
     int nfields;
     int64_t record_line;
     int64_t line;       /* line being fed */
-    int header_done;
     gpuals_status st;   /* first failure inside a callback */
 } titles_ctx;
 
@@ -150,7 +165,11 @@ static gpuals_status add_title(titles_ctx *c, int64_t line, const char *id, size
     if (idmap_intern(c->seen, id, id_n, &added) < 0)
         return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%lld: out of memory", c->path,
                            (long long)line);
-    if (!added) return GPUALS_OK;
+    if (!added) { /* a repeated id keeps its first title; count the repeat */
+        c->list->duplicates++;
+        if (c->list->first_duplicate_line == 0) c->list->first_duplicate_line = line;
+        return GPUALS_OK;
+    }
 
     /* Store. */
     titles_list *t = c->list;
@@ -213,6 +232,29 @@ static gpuals_status convert_all(titles_ctx *c)
 /* Formats                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
+/* Write s[0..n) into dst (cap bytes) as a quoted, printable excerpt: 'text' with \xNN escapes,
+ * cut after 60 bytes with "...". */
+static void excerpt(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t w = 0, shown = n > 60 ? 60 : n;
+    dst[w++] = '\'';
+    for (size_t i = 0; i < shown && w + 8 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch < 0x7F) {
+            dst[w++] = (char)ch;
+        } else {
+            snprintf(dst + w, cap - w, "\\x%02X", ch);
+            w += 4;
+        }
+    }
+    if (shown < n && w + 4 < cap) {
+        memcpy(dst + w, "...", 3);
+        w += 3;
+    }
+    dst[w++] = '\'';
+    dst[w] = '\0';
+}
+
 /* The titles format of the first non-blank line s[0..n), or -1. */
 static int detect(const char *s, size_t n)
 {
@@ -225,54 +267,110 @@ static int detect(const char *s, size_t n)
     return -1;
 }
 
-/* id::title[::genres] */
+/* id::title::genres: exactly three fields. */
 static gpuals_status dat_line(titles_ctx *c, int64_t line, const char *s, size_t n)
 {
-    const char *first = NULL, *last = NULL;
+    /* Count the separators left to right (as the ratings reader splits), and find the first
+     * and the last. */
+    int seps = 0;
+    size_t first = 0;
     for (size_t i = 0; i + 1 < n; i++) {
         if (s[i] == ':' && s[i + 1] == ':') {
-            if (!first) first = s + i;
-            last = s + i;
+            if (seps++ == 0) first = i;
             i++;
         }
     }
-    if (!first)
-        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected id::title::genres, found no "
-                           "'::'", c->path, (long long)line);
-    const char *title = first + 2;
-    size_t title_n = last > first ? (size_t)(last - title) : (size_t)(s + n - title);
-    return add_title(c, line, s, (size_t)(first - s), title, title_n);
+    size_t last = n;
+    for (size_t i = n; i >= 2; i--) {
+        if (s[i - 2] == ':' && s[i - 1] == ':') {
+            last = i - 2;
+            break;
+        }
+    }
+    if (seps != 2 || last < first + 2) {
+        char shown[200];
+        excerpt(shown, sizeof shown, s, n);
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected 3 fields separated by '::' "
+                           "(movies.dat: id::title::genres), found %d in %s", c->path,
+                           (long long)line, seps + 1, shown);
+    }
+    const char *title = s + first + 2;
+    return add_title(c, line, s, first, title, (size_t)(s + last - title));
 }
 
-/* id|title|date|... */
+/* id|title|release date|video release date|IMDb URL|genre flags... */
 static gpuals_status uitem_line(titles_ctx *c, int64_t line, const char *s, size_t n)
 {
+    int fields = 1;
+    for (size_t i = 0; i < n; i++) fields += s[i] == '|';
+    if (fields < 5 || (c->uitem_fields > 0 && fields != c->uitem_fields)) {
+        char shown[200];
+        excerpt(shown, sizeof shown, s, n);
+        if (c->uitem_fields > 0)
+            return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected %d fields separated by '|' "
+                               "(u.item: as many as on the first line), found %d in %s",
+                               c->path, (long long)line, c->uitem_fields, fields, shown);
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected 24 fields separated by '|' "
+                           "(u.item: id|title|release date|video release date|IMDb URL|19 "
+                           "genre flags; at least 5), found %d in %s", c->path, (long long)line,
+                           fields, shown);
+    }
+    if (c->uitem_fields == 0) c->uitem_fields = fields;
     const char *bar = memchr(s, '|', n);
-    if (!bar)
-        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected id|title|..., found no '|'",
-                           c->path, (long long)line);
     const char *title = bar + 1;
     const char *end = memchr(title, '|', (size_t)(s + n - title));
-    size_t title_n = (size_t)((end ? end : s + n) - title);
-    return add_title(c, line, s, (size_t)(bar - s), title, title_n);
+    return add_title(c, line, s, (size_t)(bar - s), title, (size_t)(end - title));
 }
 
-/* libcsv: the end of a field. Keeps copies of the first two. */
+/* 1 when name[0..n) is, ignoring ASCII case and '_', '-' and ' ', one of names. */
+static int name_is(const char *name, size_t n, const char *const *names, size_t count)
+{
+    char folded[16];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (ch == '_' || ch == '-' || ch == ' ') continue;
+        if (k + 1 >= sizeof folded) return 0;
+        folded[k++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    folded[k] = '\0';
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(folded, names[i]) == 0) return 1;
+    return 0;
+}
+
+/* A header field: note whether it names the id or the title column. */
+static void csv_header_field(titles_ctx *c, const char *s, size_t n)
+{
+    static const char *const id_names[] = {"movieid", "id", "itemid", "item"};
+    static const char *const title_names[] = {"title", "name", "movietitle"};
+    if (c->id_col < 0 && name_is(s, n, id_names, sizeof id_names / sizeof id_names[0]))
+        c->id_col = c->nfields;
+    else if (c->title_col < 0 &&
+             name_is(s, n, title_names, sizeof title_names / sizeof title_names[0]))
+        c->title_col = c->nfields;
+}
+
+/* libcsv: the end of a field. The header's fields are matched against the column names; data
+ * records keep copies of the id and title fields. */
 static void csv_field(void *s, size_t n, void *data)
 {
     titles_ctx *c = data;
     if (c->st != GPUALS_OK) return;
     if (c->nfields == 0) c->record_line = c->line;
-    if (c->nfields < 2) {
+    const char *text = s ? s : "";
+    if (!c->header_done) {
+        csv_header_field(c, text, n);
+    } else if (c->nfields == c->id_col || c->nfields == c->title_col) {
         char *copy = malloc(n + 1);
         if (!copy) {
             c->st = gpuals_fail(GPUALS_ERR_NOMEM, "%s:%lld: out of memory", c->path,
                                 (long long)c->line);
             return;
         }
-        memcpy(copy, s ? s : "", n);
+        memcpy(copy, text, n);
         copy[n] = '\0';
-        if (c->nfields == 0) {
+        if (c->nfields == c->id_col) {
             c->f1 = copy;
             c->f1_n = n;
         } else {
@@ -283,22 +381,27 @@ static void csv_field(void *s, size_t n, void *data)
     c->nfields++;
 }
 
-/* libcsv: the end of a record. */
+/* libcsv: the end of a record: the header (checked for an id and a title column) or a title. */
 static void csv_record(int term, void *data)
 {
     (void)term;
     titles_ctx *c = data;
     if (c->st == GPUALS_OK && c->nfields > 0) {
-        int header = !c->header_done && c->f1_n == 7 && strncasecmp(c->f1, "movieId", 7) == 0;
-        if (header) {
-            /* skip it */
-        } else if (c->nfields < 2) {
-            c->st = gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected movieId,title,genres, "
-                                "found 1 field", c->path, (long long)c->record_line);
+        if (!c->header_done) {
+            c->header_done = 1;
+            c->header_fields = c->nfields;
+            if (c->id_col < 0 || c->title_col < 0)
+                c->st = gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected the movies.csv header "
+                                    "movieId,title,genres (at least an id and a title column), "
+                                    "found %s", c->path, (long long)c->record_line,
+                                    c->header_text);
+        } else if (c->nfields != c->header_fields) {
+            c->st = gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected %d fields as in the header "
+                                "%s, found %d", c->path, (long long)c->record_line,
+                                c->header_fields, c->header_text, c->nfields);
         } else {
             c->st = add_title(c, c->record_line, c->f1, c->f1_n, c->f2, c->f2_n);
         }
-        c->header_done = 1;
     }
     free(c->f1);
     free(c->f2);
@@ -312,6 +415,8 @@ static gpuals_status csv_line(titles_ctx *c, struct csv_parser *p, int64_t line,
                               size_t n)
 {
     c->line = line;
+    if (!c->header_done && c->nfields == 0)
+        excerpt(c->header_text, sizeof c->header_text, s, n);
     if (csv_parse(p, s, n, csv_field, csv_record, c) != n ||
         csv_parse(p, "\n", 1, csv_field, csv_record, c) != 1)
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected a CSV record whose quoted "
@@ -334,7 +439,7 @@ gpuals_status titles_read(const char *path, titles_list *out)
     line_reader lr;
     GPUALS_TRY(line_reader_open(&lr, path));
     titles_list list = {0};
-    titles_ctx c = {.path = path, .list = &list, .all_utf8 = 1};
+    titles_ctx c = {.path = path, .list = &list, .all_utf8 = 1, .id_col = -1, .title_col = -1};
     struct csv_parser parser;
     int parser_ready = csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) == 0;
     gpuals_status st = GPUALS_OK;

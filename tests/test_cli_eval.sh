@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_cli_eval.sh - `gpu-als eval` and `gpu-als tune` on the embedded ml-latest-small data:
 # metric tables, JSON, history CSV, both splits, the tune grid's sorted rows and its ready-to-run
-# train command, plots (with gnuplot and without it on PATH) and must-fail invocations.
+# train command, plots (with gnuplot and without it on PATH), output paths checked before any
+# work, splits with nobody to evaluate (exit 5), tune's validation split, JSON of a Latin-1
+# path and must-fail invocations.
 #
 #   test_cli_eval.sh GPU_ALS SOURCE_DIR BINARY_DIR
 set -u
@@ -133,6 +135,92 @@ PATH=/nonexistent "$bin" eval "${small[@]}" --plot "$work/x.svg" >"$work/out" 2>
 [ $? -eq 3 ] || fail "eval --plot without gnuplot did not exit 3"
 grep -q "gnuplot-nox" "$work/err" || fail "no gnuplot-nox in: $(cat "$work/err")"
 
+# --- output paths are checked before any work, and write failures say why ------------------------
+# no_work WHAT: stderr shows no training (no per-iteration line, no run line, no split note).
+no_work() {
+    ! grep -q -E "^(iter |run |gpu-als: split )" "$work/err" || fail "$1 worked before failing"
+}
+expect_exit 3 tune "${small[@]}" --factors 4,8 --out /nonexistent-dir/t.tsv
+grep -q "cannot write /nonexistent-dir/t.tsv.*No such file or directory" "$work/err" ||
+    fail "tune --out in a missing directory: $(cat "$work/err")"
+no_work "tune --out /nonexistent-dir/t.tsv"
+expect_exit 3 tune "${small[@]}" --out "$work"
+grep -q "cannot write.*is a directory" "$work/err" || fail "tune --out DIR: $(cat "$work/err")"
+no_work "tune --out DIR"
+expect_exit 3 eval "${small[@]}" --history "$work"
+grep -q "cannot write.*is a directory" "$work/err" || fail "eval --history DIR: $(cat "$work/err")"
+no_work "eval --history DIR"
+for cmd in eval tune; do
+    expect_exit 3 "$cmd" "${small[@]}" --plot /nonexistent-dir/p.svg
+    grep -q "cannot write /nonexistent-dir/p.svg.*No such file or directory" "$work/err" ||
+        fail "$cmd --plot in a missing directory: $(cat "$work/err")"
+    [ "$(wc -l <"$work/err")" -eq 1 ] ||
+        fail "$cmd --plot: more than one message: $(cat "$work/err")"
+    no_work "$cmd --plot /nonexistent-dir/p.svg"
+done
+# A write that fails later (a full device) or at once (no permission) names the reason.
+expect_exit 3 eval "${small[@]}" -q --history /dev/full
+grep -q -E "cannot write.*/dev/full.*: [A-Za-z]" "$work/err" ||
+    fail "eval --history /dev/full gives no reason: $(cat "$work/err")"
+expect_exit 3 tune "${small[@]}" -q --out /dev/full
+grep -q -E "cannot write.*/dev/full.*: [A-Za-z]" "$work/err" ||
+    fail "tune --out /dev/full gives no reason: $(cat "$work/err")"
+
+# --- nobody to evaluate is an error (exit 5), said before training --------------------------------
+expect_exit 5 eval "${small[@]}" --test-fraction 0
+grep -q "no test interactions" "$work/err" || fail "eval --test-fraction 0: $(cat "$work/err")"
+no_work "eval --test-fraction 0"
+expect_exit 5 eval "${small[@]}" --split leave-k-out --leave-k 100000
+grep -q "no eligible user" "$work/err" || fail "eval leave-100000-out: $(cat "$work/err")"
+expect_exit 5 tune "${small[@]}" --factors 4,8 --test-fraction 0
+grep -q "no test interactions" "$work/err" || fail "tune --test-fraction 0: $(cat "$work/err")"
+no_work "tune --test-fraction 0"
+expect_exit 5 tune --ratings "$2/tests/fixtures/cli/tiny.tsv" --device cpu --iters 1 \
+    --validation-fraction 0.01
+grep -q "no validation interactions" "$work/err" ||
+    fail "tune with an empty validation split: $(cat "$work/err")"
+
+# --- tune: selection on the test split is said; a validation split keeps the test split apart ----
+expect_exit 0 tune --help
+grep -q -- "--validation-fraction" "$work/out" || fail "tune --help does not list it"
+grep -q "optimistic" "$work/out" || fail "tune --help does not say the default is optimistic"
+expect_exit 0 tune "${small[@]}" -q
+grep -q "^note: .*on the test split" "$work/out" || fail "tune does not say what it selects on"
+expect_exit 0 tune "${small[@]}" -q --factors 4,8 --validation-fraction 0.2 --out "$work/v.tsv"
+grep -q "^note: .*on a validation split" "$work/out" || fail "tune does not name the validation"
+head -1 "$work/v.tsv" | grep -q "	validation_implicit_precision@10$" ||
+    fail "tune TSV has no validation column: $(head -1 "$work/v.tsv")"
+tail -n +2 "$work/v.tsv" | awk -F'\t' '{print $NF}' | sort -g -r -c 2>/dev/null ||
+    fail "tune rows are not sorted by the validation metric: $(cat "$work/v.tsv")"
+expect_exit 0 tune "${small[@]}" -q --factors 4,8 --json
+cp "$work/out" "$work/plain.json"
+expect_exit 0 tune "${small[@]}" -q --factors 4,8 --json --validation-fraction 0.2
+if command -v python3 >/dev/null; then
+    python3 - "$work/plain.json" "$work/out" <<'EOF' || fail "tune --validation-fraction JSON"
+import json, sys
+plain, valid = (json.load(open(f)) for f in sys.argv[1:])
+assert plain["selected_on"] == "test" and "optimistic" in plain["selection_note"]
+assert valid["selected_on"] == "validation" and valid["validation_fraction"] == 0.2
+vals = [r["validation_metric"] for r in valid["runs"]]
+assert vals == sorted(vals, reverse=True), vals
+assert all("validation_metric" not in r for r in plain["runs"])
+# The same test split: the same users are evaluated; the models (trained on less) differ.
+by = lambda d: {r["factors"]: r for r in d["runs"]}
+p, v = by(plain), by(valid)
+for f in (4, 8):
+    assert p[f]["users_evaluated"] == v[f]["users_evaluated"]
+    assert p[f]["metrics"] != v[f]["metrics"]
+EOF
+fi
+
+# --- JSON keeps a path that is not UTF-8 ----------------------------------------------------------
+latin1="$work/caf$(printf '\351').tsv"
+cp "$2/tests/fixtures/cli/tiny.tsv" "$latin1"
+expect_exit 0 tune --ratings "$latin1" --device cpu --iters 1 --factors 2 --test-fraction 0.5 \
+    -q --json
+grep -q '"best_command": "gpu-als train --ratings' "$work/out" ||
+    fail "tune --json dropped the best command of a Latin-1 path: $(cat "$work/out")"
+
 # --- must fail ------------------------------------------------------------------------------------
 expect_exit 2 eval --split bogus
 expect_exit 2 eval --test-fraction 1.5
@@ -143,6 +231,9 @@ expect_exit 2 tune --metric auc@10
 expect_exit 2 tune --factors 8,x
 expect_exit 2 tune --confidence implicit,bogus
 expect_exit 2 tune --patience 0
+expect_exit 2 tune --validation-fraction 1
+expect_exit 2 tune --validation-fraction -0.1
+expect_exit 2 eval --dtype float64 --device gpu
 
 if [ "$failures" -gt 0 ]; then
     echo "$failures check(s) failed" >&2

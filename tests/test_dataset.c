@@ -1,6 +1,7 @@
 /*
- * test_dataset.c - gpuals_data over the embedded ml-latest-small, titles of every format,
- * confidences, dataset_from_triplets and dataset_add_user.
+ * test_dataset.c - gpuals_data over the embedded ml-latest-small, titles of every format (and
+ * the refusal of files of another shape, duplicate ids), confidences, dataset_from_triplets
+ * and dataset_add_user.
  *
  * The ml-latest-small counts are checked twice: against the figures of the data set's
  * documentation (100,836 ratings, 610 users, 9,724 rated movies; 81,763 / 609 / 8,452 with
@@ -128,6 +129,7 @@ static void test_embedded_titles(void **state)
     assert_int_equal(titles_read(ML_MOVIES, &t), GPUALS_OK);
     assert_int_equal(t.n, 9742);
     assert_int_equal(t.converted, 0);
+    assert_int_equal(t.duplicates, 0);
     titles_list_free(&t);
 
     gpuals_data *d = load_ml(-INFINITY, ML_MOVIES);
@@ -199,6 +201,95 @@ static void test_titles_fixtures(void **state)
     assert_string_equal(title_of(d, "1196"),
                         "Star Wars: Episode V - The Empire Strikes Back (1980)");
     gpuals_data_free(d);
+}
+
+/* Expect titles_read(path) to fail with st and a message containing text. */
+static void expect_titles_error(const char *path, gpuals_status st, const char *text)
+{
+    titles_list t;
+    gpuals_status got = titles_read(path, &t);
+    if (got != st)
+        fail_msg("%s: %s (%s), expected %s", path, gpuals_status_name(got), gpuals_last_error(),
+                 gpuals_status_name(st));
+    if (!strstr(gpuals_last_error(), text))
+        fail_msg("message\n  '%s'\nlacks\n  '%s'", gpuals_last_error(), text);
+    assert_int_equal(t.n, 0);
+    assert_null(t.ids);
+}
+
+/* Files of another kind given as titles are refused at their first line; every line must have
+ * its format's fields. */
+static void test_titles_shapes(void **state)
+{
+    (void)state;
+
+    /* Ratings files given as titles (--movies ratings.dat gave titles like "1193"). */
+    expect_titles_error(FIX "ml1m/ratings.dat", GPUALS_ERR_PARSE,
+                        FIX "ml1m/ratings.dat:1: expected 3 fields separated by '::' "
+                        "(movies.dat: id::title::genres), found 4 in '1::1193::5::978300760'");
+    expect_titles_error(FIX "mlcsv/ratings.csv", GPUALS_ERR_PARSE,
+                        FIX "mlcsv/ratings.csv:1: expected the movies.csv header "
+                        "movieId,title,genres (at least an id and a title column), found "
+                        "'userId,movieId,rating,timestamp'");
+    expect_titles_error(FIX "ml100k/u.data", GPUALS_ERR_PARSE,
+                        FIX "ml100k/u.data:1: expected a titles line");
+
+    /* A movies.dat line with two fields; u.item lines with too few fields. */
+    expect_titles_error(FIX "titles/two_fields.dat", GPUALS_ERR_PARSE,
+                        FIX "titles/two_fields.dat:2: expected 3 fields separated by '::' "
+                        "(movies.dat: id::title::genres), found 2");
+    expect_titles_error(FIX "titles/short.item", GPUALS_ERR_PARSE,
+                        FIX "titles/short.item:3: expected 9 fields separated by '|' (u.item: as "
+                        "many as on the first line), found 3");
+    static const char four[] = "1|Toy Story (1995)|01-Jan-1995|x\n";
+    FILE *f = fopen("test_data_dataset_four.item", "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(four, 1, sizeof four - 1, f), sizeof four - 1);
+    fclose(f);
+    expect_titles_error("test_data_dataset_four.item", GPUALS_ERR_PARSE,
+                        "test_data_dataset_four.item:1: expected 24 fields separated by '|' "
+                        "(u.item: id|title|release date|video release date|IMDb URL|19 genre "
+                        "flags; at least 5), found 4");
+    remove("test_data_dataset_four.item");
+
+    /* movies.csv: no header, a record with more fields than the header. */
+    expect_titles_error(FIX "titles/noheader.csv", GPUALS_ERR_PARSE,
+                        FIX "titles/noheader.csv:1: expected the movies.csv header "
+                        "movieId,title,genres");
+    expect_titles_error(FIX "titles/ragged.csv", GPUALS_ERR_PARSE,
+                        FIX "titles/ragged.csv:3: expected 3 fields as in the header "
+                        "'movieId,title,genres', found 4");
+
+    /* Any column order, found by name; a title that ends in a colon. */
+    titles_list t;
+    assert_int_equal(titles_read(FIX "titles/columns.csv", &t), GPUALS_OK);
+    assert_int_equal(t.n, 2);
+    assert_string_equal(t.ids[1], "1193");
+    assert_string_equal(t.titles[1], "One Flew Over the Cuckoo's Nest (1975)");
+    titles_list_free(&t);
+}
+
+/* A repeated id keeps its first title, and the repeats are counted. */
+static void test_titles_duplicates(void **state)
+{
+    (void)state;
+    titles_list t;
+    assert_int_equal(titles_read(FIX "titles/dups.dat", &t), GPUALS_OK);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.duplicates, 2);
+    assert_int_equal(t.first_duplicate_line, 3);
+    assert_string_equal(t.ids[0], "1");
+    assert_string_equal(t.titles[0], "Toy Story (1995)");
+    assert_string_equal(t.titles[1], "Star Wars: Episode IV - A New Hope (1977)");
+    assert_string_equal(t.ids[2], "1193");
+    assert_string_equal(t.titles[2], "Ends In A Colon:");
+    titles_list_free(&t);
+
+    /* The fixtures and the embedded movies.csv have none. */
+    assert_int_equal(titles_read(FIX "ml1m/movies.dat", &t), GPUALS_OK);
+    assert_int_equal(t.duplicates, 0);
+    assert_int_equal(t.first_duplicate_line, 0);
+    titles_list_free(&t);
 }
 
 static void test_titles_errors(void **state)
@@ -365,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_embedded_summary),
         cmocka_unit_test(test_embedded_titles),
         cmocka_unit_test(test_titles_fixtures),
+        cmocka_unit_test(test_titles_shapes),
+        cmocka_unit_test(test_titles_duplicates),
         cmocka_unit_test(test_titles_errors),
         cmocka_unit_test(test_confidence),
         cmocka_unit_test(test_from_triplets),

@@ -1,5 +1,6 @@
 /*
- * test_metrics.c - ranking metrics: hand-computed answers, perfect rankings, skipped users.
+ * test_metrics.c - ranking metrics: hand-computed answers, perfect rankings, skipped users,
+ * eligible users.
  *
  * The known-answer example has 10 items and three users, fed to the metric code as fixed
  * rankings (0-based ranks; "h" marks a relevant item):
@@ -322,8 +323,46 @@ static void test_user_with_nothing_to_find_is_skipped(void **state)
     assert_int_equal(r.users, 1);
     assert_int_equal(r.skipped, 2);
     for (int m = 0; m < METRIC_COUNT; m++) assert_near(r.value[m], 1.0, 1e-6);
+
+    /* metrics_eligible_users counts the same users up front. */
+    assert_int_equal(metrics_eligible_users(&train, &test), 1);
     csr_free(&train);
     csr_free(&test);
+}
+
+/* metrics_eligible_users: 0 when no test entry is relevant (none at all, only dislikes, or
+ * only training items), the users with one otherwise, -1 on a shape mismatch. */
+static void test_eligible_users(void **state)
+{
+    (void)state;
+    enum { U = 4, I = 5 };
+    const int32_t tr_r[] = {0, 1, 2}, tr_c[] = {0, 1, 2};
+    const float tr_v[] = {1, 1, 1};
+    csr train, empty, dislikes, in_train, some, other;
+    build(U, I, 3, tr_r, tr_c, tr_v, &train);
+    build(U, I, 0, NULL, NULL, NULL, &empty);
+    const int32_t d_r[] = {0, 3}, d_c[] = {3, 4};
+    const float d_v[] = {-1, -2};
+    build(U, I, 2, d_r, d_c, d_v, &dislikes);
+    const int32_t t_r[] = {0, 1}, t_c[] = {0, 1};
+    const float t_v[] = {1, 1};
+    build(U, I, 2, t_r, t_c, t_v, &in_train);
+    const int32_t s_r[] = {0, 0, 2, 3}, s_c[] = {0, 4, 3, 1};
+    const float s_v[] = {1, 1, -1, 2};
+    build(U, I, 4, s_r, s_c, s_v, &some);
+    build(U, I + 1, 0, NULL, NULL, NULL, &other);
+
+    assert_int_equal(metrics_eligible_users(&train, &empty), 0);
+    assert_int_equal(metrics_eligible_users(&train, &dislikes), 0);
+    assert_int_equal(metrics_eligible_users(&train, &in_train), 0);
+    assert_int_equal(metrics_eligible_users(&train, &some), 2); /* users 0 (item 4) and 3 */
+    assert_int_equal(metrics_eligible_users(&train, &other), -1);
+    csr_free(&train);
+    csr_free(&empty);
+    csr_free(&dislikes);
+    csr_free(&in_train);
+    csr_free(&some);
+    csr_free(&other);
 }
 
 /* metrics_evaluate agrees with the hand-checked accumulator on the known-answer example when
@@ -383,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_perfect_recommender_factors),
         cmocka_unit_test(test_user_with_nothing_to_find_is_skipped),
+        cmocka_unit_test(test_eligible_users),
         cmocka_unit_test(test_evaluate_matches_given_rankings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,8 +7,11 @@
  * newlines and backslashes), titles and settings, and every query answers identically; saving
  * over a previous model replaces it and leaves no temporary directory; saving over something
  * else is refused; every kind of corruption (a changed byte, a truncated file, a missing file,
- * a wrong shape or broken meta.json) is refused naming the file; and numpy.load reads the .npy
- * files (when a python3 with numpy is found; the test says so when it is not).
+ * a wrong shape or broken meta.json) is refused naming the file, as GPUALS_ERR_MISMATCH (exit 6)
+ * for damage and GPUALS_ERR_IO (exit 3) for something missing, with checksums checked before
+ * any parsing and meta.json's shapes checked before any allocation; meta.json ends with a
+ * newline; and numpy.load reads the .npy files (when a python3 with numpy is found; the test
+ * says so when it is not).
  */
 #include <dirent.h>
 #include <sys/stat.h>
@@ -479,6 +482,121 @@ static void edit_meta(const char *dir, const char *obj, const char *key, json_in
     json_decref(meta);
 }
 
+/* Record the present size of file name of model dir in its meta.json, with the checksum hex,
+ * or (hex NULL) the file's true XXH64: damage that meta.json agrees with. */
+static void set_file_record(const char *dir, const char *name, const char *hex)
+{
+    char path[4300], digest[17];
+    tq_format(path, sizeof path, "%s/%s", dir, name);
+    long len;
+    unsigned char *bytes = slurp(path, &len);
+    snprintf(digest, sizeof digest, "%016llx", (unsigned long long)XXH64(bytes, (size_t)len, 0));
+    free(bytes);
+    tq_format(path, sizeof path, "%s/meta.json", dir);
+    json_error_t err;
+    json_t *meta = json_load_file(path, 0, &err);
+    assert_non_null(meta);
+    assert_int_equal(json_object_set_new(json_object_get(meta, "files"), name,
+                                         json_pack("{s:I, s:s}", "bytes", (json_int_t)len,
+                                                   "xxh64", hex ? hex : digest)),
+                     0);
+    assert_int_equal(json_dump_file(meta, path, JSON_INDENT(2)), 0);
+    json_decref(meta);
+}
+
+/* Write text as the whole of file name in model dir. */
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[4300];
+    tq_format(path, sizeof path, "%s/%s", dir, name);
+    write_raw(path, text, strlen(text));
+}
+
+/* Damaged model directories are GPUALS_ERR_MISMATCH (exit 6) naming the file, never a parse
+ * error or an attempt to allocate what a damaged meta.json says; missing things are
+ * GPUALS_ERR_IO (exit 3). */
+static void test_damage_is_mismatch(void **state)
+{
+    fixture *fx = *state;
+    char p[4300];
+    assert_int_equal(gpuals_status_exit_code(GPUALS_ERR_MISMATCH), 6);
+
+    /* A flipped byte in an .npy header: the checksum, checked before the header is parsed. */
+    const char *m = fresh_copy(fx, "d1");
+    tq_format(p, sizeof p, "%s/user_factors.npy", m);
+    flip_byte(p, file_size(p) - 20); /* inside "{'descr': '<f4', ..." */
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "checksum mismatch in user_factors.npy", NULL);
+
+    /* 10^12 users in meta.json: refused naming meta.json, before any allocation. */
+    m = fresh_copy(fx, "d2");
+    edit_meta(m, "shape", "users", 1000000000000LL);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json: shape.users x shape.factors = "
+                      "1000000000000 x 4 float32 values do not fit", "user_factors.npy");
+    m = fresh_copy(fx, "d3");
+    edit_meta(m, "shape", "nnz", (json_int_t)1 << 40);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json", "indices.npy");
+    m = fresh_copy(fx, "d4");
+    edit_meta(m, "shape", "items", (json_int_t)INT32_MAX);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json", "shape.items");
+
+    /* An empty meta.json, one that is not an object, one without the fields, a directory. */
+    m = fresh_copy(fx, "d5");
+    write_text(m, "meta.json", "");
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json: empty", "not a gpu-als model "
+                      "directory or damaged");
+    write_text(m, "meta.json", "[1, 2]\n");
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json", "not a gpu-als model directory");
+    write_text(m, "meta.json", "{\"format\": \"gpu-als model\", \"format_version\": 1}\n");
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json", "shape");
+    write_text(m, "meta.json", "not json at all");
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json:1:", "not a gpu-als model directory");
+    tq_format(p, sizeof p, "%s/meta.json", m);
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(mkdir(p, 0777), 0);
+    assert_load_fails(m, GPUALS_ERR_IO, "meta.json", "not a regular file");
+
+    /* No meta.json at all: exit 3, saying so; a missing path; a missing data file. */
+    tq_format(p, sizeof p, "%s/plain-dir", fx->dir);
+    assert_int_equal(mkdir(p, 0777), 0);
+    assert_load_fails(p, GPUALS_ERR_IO, "plain-dir: not a gpu-als model directory: it has no "
+                      "meta.json", NULL);
+    tq_format(p, sizeof p, "%s/no-such-model", fx->dir);
+    assert_load_fails(p, GPUALS_ERR_IO, "no-such-model", "No such file or directory");
+    m = fresh_copy(fx, "d6");
+    assert_int_equal(unlink(tq_path(m, "indptr.npy")), 0);
+    assert_load_fails(m, GPUALS_ERR_IO, "indptr.npy", NULL);
+
+    /* Damage that meta.json agrees with is still damage: a broken users.tsv line and an .npy
+     * file of another type, both with their size and checksum recorded. */
+    m = fresh_copy(fx, "d7");
+    write_text(m, "users.tsv", "index\tid\n0\tplain\nx\ty\n2\tz\n3\ta\n4\tb\n5\tc\n6\td\n"
+                               "7\te\n");
+    set_file_record(m, "users.tsv", NULL);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "users.tsv:3", "not a gpu-als model directory");
+    m = fresh_copy(fx, "d8");
+    tq_format(p, sizeof p, "%s/data.npy", m);
+    int64_t n = fx->m->conf.nnz;
+    int32_t *ints = calloc((size_t)n, sizeof *ints);
+    assert_non_null(ints);
+    TQ_OK(npy_write(p, NPY_INT32, 1, &n, ints, NULL, NULL));
+    free(ints);
+    set_file_record(m, "data.npy", NULL);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "data.npy", "'<i4'");
+}
+
+/* meta.json is written as a text file: it ends with a newline. */
+static void test_meta_final_newline(void **state)
+{
+    fixture *fx = *state;
+    const char *m = fresh_copy(fx, "nl");
+    long len;
+    unsigned char *text = slurp(tq_path(m, "meta.json"), &len);
+    assert_true(len > 2);
+    assert_int_equal(text[len - 1], '\n');
+    assert_int_equal(text[len - 2], '}');
+    free(text);
+}
+
 static void test_corruption_is_refused(void **state)
 {
     fixture *fx = *state;
@@ -495,21 +613,17 @@ static void test_corruption_is_refused(void **state)
     flip_byte(tq_path(m, "data.npy"), 2);
     assert_load_fails(m, GPUALS_ERR_MISMATCH, "data.npy", NULL);
 
-    /* A truncated file: by its size, and (with meta.json patched to match) by its header. */
+    /* A truncated file: by its size; with meta.json patched to its size only, by its checksum;
+     * with its checksum patched too, by its header (still a damaged directory). */
     m = fresh_copy(fx, "c4");
     tq_format(p, sizeof p, "%s/indices.npy", m);
     long size = file_size(p);
     assert_int_equal(truncate(p, size - 4), 0);
     assert_load_fails(m, GPUALS_ERR_MISMATCH, "indices.npy", "truncated");
-    json_error_t err;
-    tq_format(p, sizeof p, "%s/meta.json", m);
-    json_t *meta = json_load_file(p, 0, &err);
-    json_object_set_new(json_object_get(meta, "files"), "indices.npy",
-                        json_pack("{s:I, s:s}", "bytes", (json_int_t)(size - 4), "xxh64",
-                                  "0000000000000000"));
-    assert_int_equal(json_dump_file(meta, p, 0), 0);
-    json_decref(meta);
-    assert_load_fails(m, GPUALS_ERR_PARSE, "indices.npy", "truncated");
+    set_file_record(m, "indices.npy", "0000000000000000");
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "checksum mismatch in indices.npy", NULL);
+    set_file_record(m, "indices.npy", NULL);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "indices.npy", "truncated");
 
     /* A wrong shape in meta.json: the first file that disagrees is named, with meta.json. */
     m = fresh_copy(fx, "c5");
@@ -529,7 +643,8 @@ static void test_corruption_is_refused(void **state)
     m = fresh_copy(fx, "c9");
     tq_format(p, sizeof p, "%s/meta.json", m);
     assert_int_equal(truncate(p, file_size(p) / 2), 0);
-    assert_load_fails(m, GPUALS_ERR_PARSE, "meta.json", NULL);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json", "not a gpu-als model directory or "
+                      "damaged");
     assert_int_equal(unlink(p), 0);
     assert_load_fails(m, GPUALS_ERR_IO, "meta.json", NULL);
     assert_load_fails(tq_path(fresh_copy(fx, "c10"), "users.tsv"), GPUALS_ERR_IO,
@@ -630,6 +745,8 @@ int main(void)
         cmocka_unit_test(test_save_load_identical),
         cmocka_unit_test(test_save_replaces_and_refuses),
         cmocka_unit_test(test_corruption_is_refused),
+        cmocka_unit_test(test_damage_is_mismatch),
+        cmocka_unit_test(test_meta_final_newline),
         cmocka_unit_test(test_numpy_reads_the_files),
     };
     int failed = cmocka_run_group_tests_name("npy", npy_tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * test_query_lookup.c - finding items by title (exact, case-insensitive, substring, ambiguous,
  * unknown with suggestions), items by raw id before title, unknown user ids with the closest
- * ids, and a model without titles.
+ * ids, the reminder about filtered-out users and items in not-found messages, and a model without
+ * titles.
  */
 #include "lookup.h"
 #include "test_query_common.h"
@@ -169,6 +170,25 @@ static void test_user_ids(void **state)
     assert_int_equal(near[0], 4);
 }
 
+/* Not-found messages say, after the suggestions, why a correct id may have no row. */
+static void test_not_found_mentions_filtered(void **state)
+{
+    fixture *fx = *state;
+    int64_t i = -1;
+    assert_int_equal(lookup_user(fx->m, "26", &i), GPUALS_ERR_NOT_FOUND);
+    assert_non_null(strstr(gpuals_last_error(), "10, abc; users whose every rating was filtered "
+                                                "out (e.g. by --min-rating) have no row in the "
+                                                "model"));
+    assert_int_equal(lookup_item_id(fx->m, "837", &i), GPUALS_ERR_NOT_FOUND);
+    assert_non_null(strstr(gpuals_last_error(), "; items whose every rating was filtered out "
+                                                "(e.g. by --min-rating) have no row in the "
+                                                "model"));
+    assert_int_equal(lookup_item(fx->m, "Zorro", &i), GPUALS_ERR_NOT_FOUND);
+    assert_non_null(strstr(gpuals_last_error(), "; items whose every rating was filtered out"));
+    assert_int_equal(lookup_item_title(fx->m, "toy stroy", &i), GPUALS_ERR_NOT_FOUND);
+    assert_non_null(strstr(gpuals_last_error(), "; items whose every rating was filtered out"));
+}
+
 static void test_model_without_titles(void **state)
 {
     (void)state;
@@ -195,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_title_unknown_suggests),
         cmocka_unit_test(test_item_by_id_or_title),
         cmocka_unit_test(test_user_ids),
+        cmocka_unit_test(test_not_found_mentions_filtered),
         cmocka_unit_test(test_model_without_titles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,6 +1,7 @@
 /*
- * test_readers.c - every rating format, detection, the counts of the summary, and every kind
- * of malformed line, through reader_load and gpuals_data_load.
+ * test_readers.c - every rating format, detection, headers (by heuristics and by column names),
+ * the counts of the summary, the number grammar, and every kind of malformed line, through
+ * reader_load and gpuals_data_load.
  *
  * Fixtures live in tests/fixtures/data/ (written by hand; its README.md says what each holds).
  * Files with NUL bytes, overlong lines or more than one read block are written at run time in
@@ -234,6 +235,60 @@ static void test_delimited(void **state)
     gpuals_data_free(d);
 }
 
+/* Headers recognised by their column names, in generic files of 2, 3 and 4 fields. */
+static void test_header_names(void **state)
+{
+    (void)state;
+    gpuals_data *d;
+
+    /* "user,item" over string ids: a header, not a user "user" who rated an item "item". */
+    assert_int_equal(load(FIX "delim/names2.csv", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
+                     GPUALS_OK);
+    expect_counts(d, 2, 2, 0, 0, 0, 0, 2, 1);
+    assert_int_equal(idmap_find(d->users, "user", 4), -1);
+    assert_int_equal(idmap_find(d->items, "item", 4), -1);
+    assert_float_equal(rating_of(d, "bob", "matrix"), 1.0, 0.0);
+    gpuals_data_free(d);
+
+    /* Quoted names in any case, separated by spaces. */
+    assert_int_equal(load(FIX "delim/names3.txt", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
+                     GPUALS_OK);
+    expect_counts(d, 2, 2, 0, 0, 0, 0, 2, 1);
+    assert_float_equal(rating_of(d, "7", "100"), 2.0, 0.0);
+    gpuals_data_free(d);
+
+    /* Four fields: user, item, value and a timestamp that is only required to be there. */
+    assert_int_equal(detected(FIX "delim/names4.csv"), GPUALS_FORMAT_DELIM);
+    assert_int_equal(load(FIX "delim/names4.csv", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
+                     GPUALS_OK);
+    expect_counts(d, 3, 3, 0, 0, 0, 0, 2, 2);
+    assert_float_equal(rating_of(d, "alice", "matrix"), 5.0, 0.0);
+    assert_float_equal(rating_of(d, "bob", "alien"), 4.0, 0.0);
+    gpuals_data_free(d);
+
+    /* The header fixes the field count; an empty timestamp is malformed. */
+    static const char three[] = "user,item,rating\n1,2,5\n1,3\n";
+    char path[512];
+    snprintf(path, sizeof path, "%s", write_file("three.csv", three, sizeof three - 1));
+    expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 3,
+                 "expected 3 fields separated by ','");
+    unlink(path);
+    static const char empty_ts[] = "1,2,5,100\n1,3,4,\n";
+    snprintf(path, sizeof path, "%s", write_file("empty_ts.csv", empty_ts, sizeof empty_ts - 1));
+    expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 2,
+                 "expected a timestamp in field 4, found an empty field");
+    unlink(path);
+
+    /* Only when every field is a column name: "user,matrix" over strings is data. */
+    static const char half[] = "user,matrix\nbob,matrix\n";
+    snprintf(path, sizeof path, "%s", write_file("half.csv", half, sizeof half - 1));
+    assert_int_equal(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_OK);
+    expect_counts(d, 2, 2, 0, 0, 0, 0, 2, 1);
+    assert_float_equal(rating_of(d, "user", "matrix"), 1.0, 0.0);
+    gpuals_data_free(d);
+    unlink(path);
+}
+
 /* Ids up to 2^63-1 and ids that differ only in leading zeros stay distinct. */
 static void test_huge_and_string_ids(void **state)
 {
@@ -280,6 +335,17 @@ static void test_matrix_market(void **state)
     expect_counts(d, 3, 3, 0, 0, 0, 0, 2, 3);
     assert_float_equal(rating_of(d, "4", "3"), 1.0, 0.0);
     assert_int_equal(idmap_find(d->users, "004", 3), -1);
+    gpuals_data_free(d);
+
+    /* An 'integer' file must hold integers. */
+    expect_error(load(FIX "mm/integer_frac.mtx", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
+                 GPUALS_ERR_PARSE, FIX "mm/integer_frac.mtx", 4,
+                 "expected an integer value in field 3 (the banner declares 'integer'), found "
+                 "'2.5'");
+    assert_int_equal(load(FIX "mm/integer_frac.mtx", GPUALS_FORMAT_AUTO, -INFINITY, 1, &d),
+                     GPUALS_OK);
+    expect_counts(d, 3, 2, 1, 0, 0, 0, 2, 2);
+    assert_int_equal(gpuals_data_summary(d)->first_bad_line, 4);
     gpuals_data_free(d);
 
     /* Unsupported kinds and broken files. */
@@ -553,9 +619,14 @@ static void test_format_override(void **state)
     expect_error(load(FIX "ml100k/u.data", GPUALS_FORMAT_DAT, -INFINITY, 0, &d),
                  GPUALS_ERR_PARSE, FIX "ml100k/u.data", 1,
                  "expected 4 fields separated by '::'");
-    expect_error(load(FIX "ml100k/u.data", GPUALS_FORMAT_DELIM, -INFINITY, 0, &d),
-                 GPUALS_ERR_PARSE, FIX "ml100k/u.data", 1,
-                 "expected 2 or 3 fields separated by tabs (user item [value]), found 4");
+    assert_int_equal(load(FIX "ml100k/u.data", GPUALS_FORMAT_DELIM, -INFINITY, 0, &d),
+                     GPUALS_OK); /* user item value timestamp: a generic file of 4 fields */
+    expect_counts(d, 8, 8, 0, 0, 0, 0, 3, 5);
+    gpuals_data_free(d);
+    expect_error(load(FIX "mm/real.mtx", GPUALS_FORMAT_DELIM, -INFINITY, 0, &d),
+                 GPUALS_ERR_PARSE, FIX "mm/real.mtx", 1,
+                 "expected 2 to 4 fields separated by spaces (user item [value [timestamp]]), "
+                 "found 5");
     assert_int_equal(load(FIX "delim/noheader.csv", GPUALS_FORMAT_DELIM, 1.0, 0, &d),
                      GPUALS_OK);
     expect_counts(d, 4, 3, 0, 1, 0, 0, 2, 2);
@@ -572,12 +643,17 @@ static void test_number_parser(void **state)
     } cases[] = {
         {"4", 0, 4},         {"4.5", 0, 4.5},      {"-3.25", 0, -3.25}, {"+2", 0, 2},
         {"0.1", 0, 0.1},     {".5", 0, 0.5},       {"5.", 0, 5},        {"0", 0, 0},
-        {"-0.0", 0, 0},      {"1e3", 0, 1000},     {"2.5E-1", 0, 0.25}, {"0x10", 0, 16},
+        {"-0.0", 0, 0},      {"1e3", 0, 1000},     {"2.5E-1", 0, 0.25}, {"+.5e+1", 0, 5},
+        {"-1E2", 0, -100},   {"5.e0", 0, 5},       {"1e-400", 0, 0},
         {"123456789012345678901234", 0, 123456789012345678901234.0},
         {"0.1234567890123456789", 0, 0.1234567890123456789},
         {"", 1, 0},          {"-", 1, 0},          {".", 1, 0},         {"abc", 1, 0},
         {"4 5", 1, 0},       {"4.5.", 1, 0},       {"1e", 1, 0},        {" 4", 1, 0},
+        {"0x10", 1, 0},      {"0X1p3", 1, 0},      {"0x", 1, 0},        {"1e+", 1, 0},
+        {".e1", 1, 0},       {"e5", 1, 0},         {"1,5", 1, 0},       {"1_000", 1, 0},
+        {"4 ", 1, 0},        {"++4", 1, 0},        {"nan(1)", 1, 0},    {"infinit", 1, 0},
         {"nan", 2, 0},       {"-inf", 2, 0},       {"Infinity", 2, 0},  {"1e400", 2, 0},
+        {"NaN", 2, 0},       {"+INF", 2, 0},       {"-infinity", 2, 0}, {"1e999", 2, 0},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         double v = -99;
@@ -591,6 +667,26 @@ static void test_number_parser(void **state)
     double v = 0;
     assert_int_equal(reader_parse_number("4.5,7", 3, &v), 0);
     assert_float_equal(v, 4.5, 0.0);
+
+    /* A mantissa longer than any stack copy still parses exactly. */
+    char long_number[700];
+    memset(long_number, '0', sizeof long_number);
+    long_number[0] = '2';
+    long_number[1] = '.';
+    assert_int_equal(reader_parse_number(long_number, sizeof long_number, &v), 0);
+    assert_float_equal(v, 2.0, 0.0);
+    long_number[600] = 'x';
+    assert_int_equal(reader_parse_number(long_number, sizeof long_number, &v), 1);
+
+    /* A hex rating in a file is a malformed line, not 16. */
+    gpuals_data *d = NULL;
+    static const char hex[] = "1,2,4\n1,3,0x10\n";
+    char path[512];
+    snprintf(path, sizeof path, "%s", write_file("hex.csv", hex, sizeof hex - 1));
+    expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 2,
+                 "expected a number as the rating in field 3, found '0x10'");
+    assert_null(d);
+    unlink(path);
 }
 
 int main(void)
@@ -602,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_ml100k_udata),
         cmocka_unit_test(test_mlcsv_crlf),
         cmocka_unit_test(test_delimited),
+        cmocka_unit_test(test_header_names),
         cmocka_unit_test(test_huge_and_string_ids),
         cmocka_unit_test(test_matrix_market),
         cmocka_unit_test(test_duplicates_and_zeros),

@@ -1,12 +1,13 @@
 /*
  * test_split.c - train/test splits: an exact partition of the stored entries for both
  * protocols on random matrices and several seeds, the leave-k-out eligibility rule, the seed's
- * effect, bad options, and the train-side dataset.
+ * effect, bad options, the train-side dataset, the empty-test check and the validation split.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,6 +278,90 @@ static void test_train_data(void **state)
     gpuals_data_free(d);
 }
 
+/* split_check_test: an empty test side is GPUALS_ERR_EMPTY with a reason in the protocol's
+ * terms; a test side with an entry passes. */
+static void test_check_test(void **state)
+{
+    (void)state;
+    csr a, train, test;
+    random_csr(31, 30, 30, 400, &a);
+    split_options o;
+    split_options_default(&o);
+
+    /* Random: fraction 0 holds nothing out; the default holds something out. */
+    o.test_fraction = 0.0;
+    assert_int_equal(split_csr(&a, &o, &train, &test), GPUALS_OK);
+    assert_int_equal(split_check_test(&a, &o, &test), GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "no test interactions"));
+    csr_free(&train);
+    csr_free(&test);
+    o.test_fraction = 0.2;
+    assert_int_equal(split_csr(&a, &o, &train, &test), GPUALS_OK);
+    assert_int_equal(split_check_test(&a, &o, &test), GPUALS_OK);
+    csr_free(&train);
+    csr_free(&test);
+
+    /* Leave-k-out with K past every row: no eligible user, and the longest row is named. */
+    int64_t most = 0;
+    for (int64_t u = 0; u < a.rows; u++)
+        if (csr_row_len(&a, u) > most) most = csr_row_len(&a, u);
+    o.kind = SPLIT_LEAVE_K_OUT;
+    o.leave_k = (int)most;
+    assert_int_equal(split_csr(&a, &o, &train, &test), GPUALS_OK);
+    assert_int_equal(test.nnz, 0);
+    assert_int_equal(split_check_test(&a, &o, &test), GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "no eligible user"));
+    char longest[64];
+    snprintf(longest, sizeof longest, "the most any user has is %lld", (long long)most);
+    assert_non_null(strstr(gpuals_last_error(), longest));
+    csr_free(&train);
+    csr_free(&test);
+    csr_free(&a);
+}
+
+/* split_validation partitions the train side, holds out about the fraction asked, depends on
+ * the seed only, and draws apart from the test split: with the same seed and fraction as the
+ * test split (whose train side has only entries drawn at or above it) it still holds entries
+ * out. */
+static void test_validation_split(void **state)
+{
+    (void)state;
+    csr a, train, test;
+    random_csr(77, 60, 45, 1500, &a);
+    split_options o;
+    split_options_default(&o);
+    o.seed = 9;
+    assert_int_equal(split_csr(&a, &o, &train, &test), GPUALS_OK);
+
+    csr fit, valid, fit2, valid2;
+    assert_int_equal(split_validation(&train, 0.2, o.seed, &fit, &valid), GPUALS_OK);
+    assert_partition(&train, &fit, &valid);
+    double share = (double)valid.nnz / (double)train.nnz;
+    assert_true(share > 0.2 - 70.0 / (double)train.nnz);
+    assert_true(share < 0.2 + 70.0 / (double)train.nnz);
+
+    /* The same seed again: the same split. */
+    assert_int_equal(split_validation(&train, 0.2, o.seed, &fit2, &valid2), GPUALS_OK);
+    assert_int_equal(valid.nnz, valid2.nnz);
+    assert_memory_equal(valid.indptr, valid2.indptr, (size_t)(a.rows + 1) * sizeof(int64_t));
+    assert_memory_equal(valid.indices, valid2.indices, (size_t)valid.nnz * sizeof(int32_t));
+    csr_free(&fit2);
+    csr_free(&valid2);
+
+    /* Fraction 0 holds nothing out; a bad fraction is refused. */
+    assert_int_equal(split_validation(&train, 0.0, o.seed, &fit2, &valid2), GPUALS_OK);
+    assert_int_equal(valid2.nnz, 0);
+    assert_int_equal(fit2.nnz, train.nnz);
+    csr_free(&fit2);
+    csr_free(&valid2);
+    assert_int_equal(split_validation(&train, 1.5, o.seed, &fit2, &valid2), GPUALS_ERR_USAGE);
+    csr_free(&fit);
+    csr_free(&valid);
+    csr_free(&train);
+    csr_free(&test);
+    csr_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +372,8 @@ int main(void)
         cmocka_unit_test(test_draw_is_stable),
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_train_data),
+        cmocka_unit_test(test_check_test),
+        cmocka_unit_test(test_validation_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

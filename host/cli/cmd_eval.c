@@ -11,6 +11,9 @@
  * and hands us loss, time and metrics per iteration: the history CSV gets one row per
  * iteration (metric fields empty between evaluations) and the plot draws the curves. Both
  * routes start from the same initial factors and give the same final metrics.
+ *
+ * Every output path is checked, and gnuplot looked for, before the data is loaded; a split
+ * that leaves no user to evaluate is refused (GPUALS_ERR_EMPTY) before training.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -43,13 +46,31 @@ typedef struct {
     const char *plot_path;
 } eval_args;
 
+/* one or many after the count n, for messages. */
+static const char *plural(long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* Close f, an output file written to path: 0, or an exit code after saying why (the reason of
+ * a failed write that fflush or fclose reports, else a generic one). */
+static int close_output(FILE *f, const char *what, const char *path)
+{
+    int err = fflush(f) != 0 ? errno : ferror(f) ? EIO : 0;
+    if (fclose(f) != 0 && err == 0) err = errno;
+    if (err == 0) return 0;
+    cli_note("cannot write %s %s: %s", what, path, strerror(err));
+    return gpuals_status_exit_code(GPUALS_ERR_IO);
+}
+
 /* `gpu-als eval --help` on stdout. */
 static void print_help(void)
 {
     printf("Usage: gpu-als eval [OPTIONS]\n\n"
            "Held-out evaluation: split the stored interactions into train and test, train on\n"
            "train, rank each user's items outside their training items and score the ranking\n"
-           "on their test items. Metrics at K (users without test items are skipped):\n"
+           "on their test items. Metrics at K (users without test items are skipped; a split\n"
+           "that leaves no user with a test item is an error, exit code 5):\n"
            "  implicit_precision@K  sum hits / sum min(K, |test|), the `implicit` library's\n"
            "                        \"precision\"\n"
            "  precision@K           mean of hits / K\n"
@@ -143,7 +164,8 @@ static int curves_alloc(eval_curves *c, int iters)
     ok &= (c->eval_x = malloc(bytes)) != NULL;
     for (int m = 0; m < METRIC_COUNT; m++) ok &= (c->metric_y[m] = malloc(bytes)) != NULL;
     if (ok) return 0;
-    cli_note("out of memory for %d iterations of history", iters);
+    cli_note("out of memory for the history of %d %s", iters,
+             plural(iters, "iteration", "iterations"));
     return gpuals_status_exit_code(GPUALS_ERR_NOMEM);
 }
 
@@ -220,7 +242,7 @@ static int train_with_history(const cli_opts *o, const eval_args *a, const csr *
     if (rc == 0 && o->history_path != NULL) {
         c.history = fopen(o->history_path, "w");
         if (c.history == NULL) {
-            cli_note("cannot write the history file %s", o->history_path);
+            cli_note("cannot write the history file %s: %s", o->history_path, strerror(errno));
             rc = gpuals_status_exit_code(GPUALS_ERR_IO);
         } else {
             history_header(c.history, a->k);
@@ -253,11 +275,8 @@ static int train_with_history(const cli_opts *o, const eval_args *a, const csr *
 
     /* Close the history and draw. */
     if (c.history != NULL) {
-        int bad = ferror(c.history);
-        if ((fclose(c.history) != 0 || bad) && rc == 0) {
-            cli_note("cannot write the history file %s", o->history_path);
-            rc = gpuals_status_exit_code(GPUALS_ERR_IO);
-        }
+        int crc = close_output(c.history, "the history file", o->history_path);
+        if (rc == 0) rc = crc;
     }
     if (rc == 0 && a->plot_path != NULL) rc = draw_curves(a->plot_path, &c, o);
     curves_free(&c);
@@ -365,6 +384,35 @@ static int print_json(const cli_opts *o, const eval_args *a, const gpuals_data *
 /* The command                                                                                */
 /* ------------------------------------------------------------------------------------------ */
 
+/* Before any work: every output path can be written, gnuplot is there for --plot, and the
+ * device and precision go together. 0 or an exit code after a message. */
+static int check_before_work(cli_opts *o, const eval_args *a)
+{
+    int rc = 0;
+    if (o->history_path != NULL && (rc = cli_check_output("--history", o->history_path, 0)) != 0)
+        return rc;
+    if (a->plot_path != NULL) {
+        if ((rc = cli_check_output("--plot", a->plot_path, 0)) != 0) return rc;
+        if ((rc = plot_check_gnuplot()) != 0) return rc;
+        o->params.compute_loss = 1; /* the loss curve */
+    }
+    if (o->params.dtype == GPUALS_DTYPE_FLOAT64 && o->params.device == GPUALS_DEVICE_GPU)
+        return cli_usage_error("eval", "float64 training runs on the CPU only (use --device "
+                                       "cpu or auto)");
+    return 0;
+}
+
+/* GPUALS_OK when the split leaves a user to evaluate, else GPUALS_ERR_EMPTY saying why. */
+static gpuals_status check_evaluable(const csr *r, const split_options *sp, const csr *train,
+                                     const csr *test)
+{
+    GPUALS_TRY(split_check_test(r, sp, test));
+    if (metrics_eligible_users(train, test) > 0) return GPUALS_OK;
+    return gpuals_fail(GPUALS_ERR_EMPTY, "no user to evaluate: none of the %lld test %s has a "
+                                         "positive value", (long long)test->nnz,
+                       plural(test->nnz, "interaction", "interactions"));
+}
+
 int cmd_eval(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -385,24 +433,25 @@ int cmd_eval(int argc, char **argv)
     cli_opts_init(&o);
     int rc = cli_parse("eval", argc, argv, longopts, &o, own_option, &a, print_help, NULL);
     if (rc != 0) return rc < 0 ? 0 : rc;
-    if (a.plot_path != NULL) {
-        if ((rc = plot_check_gnuplot()) != 0) return rc;
-        o.params.compute_loss = 1; /* the loss curve */
-    }
+    if ((rc = check_before_work(&o, &a)) != 0) return rc;
 
     /* Load and split. */
     gpuals_data *d = NULL;
     csr train = {0}, test = {0};
     gpuals_status s = cli_load_data(&o, &d);
     if (s == GPUALS_OK) s = split_csr(&d->ratings, &a.split, &train, &test);
+    if (s == GPUALS_OK) s = check_evaluable(&d->ratings, &a.split, &train, &test);
     if (s != GPUALS_OK) {
+        csr_free(&train);
+        csr_free(&test);
         gpuals_data_free(d);
         return cli_fail(s);
     }
     if (o.verbosity > 0)
-        cli_note("split %s (seed %llu): %lld train, %lld test entries",
+        cli_note("split %s (seed %llu): %lld train %s, %lld test %s",
                  split_kind_name(a.split.kind), (unsigned long long)a.split.seed,
-                 (long long)train.nnz, (long long)test.nnz);
+                 (long long)train.nnz, plural(train.nnz, "entry", "entries"),
+                 (long long)test.nnz, plural(test.nnz, "entry", "entries"));
 
     /* Train and evaluate. */
     metrics_result res;

@@ -11,6 +11,16 @@
  * order) and printed as a table, written as TSV with --out or as JSON with --json, and the best
  * run is printed as a ready-to-run `gpu-als train` command line with --iters at its best
  * iteration. --plot draws each run's metric against every parameter that varies.
+ *
+ * Selection. By default the runs are stopped early and ranked on the test side itself, the
+ * side their metrics are reported on, so the best run's metrics are optimistic; the help and
+ * the output say so. --validation-fraction F > 0 carves a validation side out of the train
+ * side (split_validation, seeded by --split-seed): the runs train on the rest, stop early and
+ * are ranked on the validation metric, and their reported metrics come from the untouched
+ * test side, ranking every item outside the whole train side (validation included).
+ *
+ * Every output path is checked, and gnuplot looked for, before the data is loaded; a split
+ * that leaves no user to evaluate (or to select on) is refused before the grid runs.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -40,6 +50,7 @@ enum {
     OPT_EVAL_EVERY,
     OPT_OUT,
     OPT_PLOT,
+    OPT_VALIDATION_FRACTION,
 };
 
 #define GRID_MAX_VALUES 64
@@ -62,17 +73,47 @@ typedef struct {
     int eval_every;
     const char *out_path;
     const char *plot_path;
+    double validation_fraction;  /* 0: select on the test side */
 } tune_args;
+
+/* The matrices a run sees. Without a validation side, fit and known are the train side and
+ * select is the test side. */
+typedef struct {
+    const csr *fit;     /* trained on */
+    const csr *select;  /* evaluated while training: early stopping and ranking the runs */
+    const csr *known;   /* the whole train side: left out of the rankings scored on test */
+    const csr *test;    /* the reported metrics */
+} tune_sides;
 
 /* One finished run. */
 typedef struct {
     int index;                    /* position in the grid */
     double setting[P_COUNT];
-    metrics_result best;          /* the metrics of the best evaluation */
+    metrics_result select;        /* the best evaluation on the selection side (top K only,
+                                     unless the metric is auc) */
+    metrics_result best;          /* every metric at that evaluation, on the test side */
+    double score;                 /* the metric the runs are ranked by, on the selection side */
     int best_iteration;
     int iterations;               /* iterations run */
     double seconds;
 } tune_run;
+
+/* one or many after the count n, for messages. */
+static const char *plural(long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* Close f, an output file written to path: 0, or an exit code after saying why (the reason of
+ * a failed write that fflush or fclose reports, else a generic one). */
+static int close_output(FILE *f, const char *path)
+{
+    int err = fflush(f) != 0 ? errno : ferror(f) ? EIO : 0;
+    if (fclose(f) != 0 && err == 0) err = errno;
+    if (err == 0) return 0;
+    cli_note("cannot write %s: %s", path, strerror(err));
+    return gpuals_status_exit_code(GPUALS_ERR_IO);
+}
 
 /* `gpu-als tune --help` on stdout. */
 static void print_help(void)
@@ -81,6 +122,11 @@ static void print_help(void)
            "Grid search: train one model per combination of the comma lists below on the train\n"
            "side of a split, with early stopping on a held-out metric, and print every run\n"
            "sorted by that metric, then the best settings as a `gpu-als train` command line.\n\n"
+           "By default the runs are stopped early and ranked on the test split itself, the\n"
+           "split their metrics are reported on, so the best run's metrics are optimistic.\n"
+           "With --validation-fraction F the runs train on the train side less a validation\n"
+           "split (a share F of it), are stopped early and ranked on that validation split,\n"
+           "and report their metrics on the untouched test split.\n\n"
            "Grid (comma lists; one value each by default: the training defaults):\n"
            "      --factors LIST      e.g. 32,64,128\n"
            "      --reg LIST          e.g. 0.01,0.1,1\n"
@@ -92,12 +138,18 @@ static void print_help(void)
            "                          precision@K, recall@K, map@K, ndcg@K, implicit_auc@K, auc\n"
            "      --eval-every E      evaluate every E iterations (1)\n"
            "      --patience P        stop a run after P evaluations without improvement (3)\n"
+           "      --validation-fraction F\n"
+           "                          share of the train side held out (seeded by\n"
+           "                          --split-seed) to stop early and rank the runs on\n"
+           "                          (0: the test split)\n"
            "      --out FILE          write the sorted runs as TSV\n"
            "      --plot FILE.svg     draw the metric against each parameter with gnuplot\n"
            "      --split S           random (default) or leave-k-out, as in `gpu-als eval`\n"
            "      --test-fraction F   random split: share held out (0.2)\n"
            "      --leave-k K         leave-k-out split: interactions held out per user (1)\n"
-           "      --split-seed N      seed of the split (0)\n\n"
+           "      --split-seed N      seed of the split (0)\n"
+           "A split that leaves no user with a test (or validation) item is refused (exit\n"
+           "code 5).\n\n"
            "Other training options: --reg-scale, --eps, --solver, --cg-steps, --seed, --dtype\n"
            "(see `gpu-als train --help`).\n\n"
            "%s\n%s\n%s",
@@ -187,6 +239,12 @@ static int own_option(int opt, const char *arg, void *ctx)
         return rc;
     case OPT_OUT: a->out_path = arg; return 0;
     case OPT_PLOT: a->plot_path = arg; return 0;
+    case OPT_VALIDATION_FRACTION:
+        rc = cli_parse_double("validation-fraction", arg, 0.0, 1.0, &a->validation_fraction);
+        if (rc == 0 && a->validation_fraction >= 1.0)
+            return cli_usage_error("tune", "--validation-fraction must be below 1: the runs "
+                                           "need training interactions");
+        return rc;
     default: return cli_usage_error("tune", "unknown option");
     }
 }
@@ -258,7 +316,7 @@ static void draw_progress(const run_state *st)
             confidence_names[(int)v[P_CONFIDENCE]], st->iteration, (int)v[P_ITERS]);
     if (st->have_best)
         fprintf(stderr, "  %.4f (best %.4f @%d)", st->last_value,
-                st->run->best.value[st->a->metric], st->run->best_iteration);
+                st->run->select.value[st->a->metric], st->run->best_iteration);
     fflush(stderr);
 }
 
@@ -277,8 +335,8 @@ static int on_iteration(int iteration, double seconds, double loss, const metric
     if (m != NULL) {
         double v = m->value[st->a->metric];
         st->last_value = v;
-        if (!st->have_best || v > st->run->best.value[st->a->metric]) {
-            st->run->best = *m;
+        if (!st->have_best || v > st->run->select.value[st->a->metric]) {
+            st->run->select = *m;
             st->run->best_iteration = iteration;
             memcpy(st->best_X, st->X, st->x_len * sizeof *st->X);
             memcpy(st->best_Y, st->Y, st->y_len * sizeof *st->Y);
@@ -299,43 +357,54 @@ static void report_run(const run_state *st)
     const tune_run *r = st->run;
     describe_setting(r->setting, setting, sizeof setting);
     metrics_name(st->a->metric, st->a->k, name, sizeof name);
-    fprintf(stderr, "%srun %d/%ld  %s  %s %.4f at iteration %d of %d  %.2f s\n",
-            isatty(STDERR_FILENO) ? "\r\033[K" : "", r->index + 1, st->n_runs, setting, name,
-            r->best.value[st->a->metric], r->best_iteration, r->iterations, r->seconds);
+    fprintf(stderr, "%srun %d/%ld  %s  ", isatty(STDERR_FILENO) ? "\r\033[K" : "",
+            r->index + 1, st->n_runs, setting);
+    if (st->a->validation_fraction > 0)
+        fprintf(stderr, "validation %s %.4f (test %.4f)", name, r->select.value[st->a->metric],
+                r->best.value[st->a->metric]);
+    else
+        fprintf(stderr, "%s %.4f", name, r->best.value[st->a->metric]);
+    fprintf(stderr, " at iteration %d of %d  %.2f s\n", r->best_iteration, r->iterations,
+            r->seconds);
 }
 
-/* Train run r of the grid, keeping the factors of its best evaluation. Evaluations during the
- * run rank only the top K (unless the metric is auc); the best factors are then evaluated once
- * more on full rankings, so the run reports every metric, auc included, at its best
- * iteration. */
-static gpuals_status do_run(const cli_opts *o, const tune_args *a, const csr *train,
-                            const csr *test, long n_runs, tune_run *r, char *note, size_t len)
+/* Train run r of the grid on sd->fit, keeping the factors of its best evaluation on
+ * sd->select. Evaluations during the run rank only the top K (unless the metric is auc); the
+ * best factors are then evaluated on sd->test with full rankings, so the run reports every
+ * metric, auc included, at its best iteration. */
+static gpuals_status do_run(const cli_opts *o, const tune_args *a, const tune_sides *sd,
+                            long n_runs, tune_run *r, char *note, size_t len)
 {
     gpuals_params p = o->params;
     apply_setting(&p, r->setting);
-    size_t x_len = (size_t)train->rows * (size_t)p.factors;
-    size_t y_len = (size_t)train->cols * (size_t)p.factors;
+    size_t x_len = (size_t)sd->fit->rows * (size_t)p.factors;
+    size_t y_len = (size_t)sd->fit->cols * (size_t)p.factors;
     float *buf = malloc((2 * (x_len + y_len) + 1) * sizeof *buf);
-    if (buf == NULL) return gpuals_fail(GPUALS_ERR_NOMEM, "no memory for %d factors", p.factors);
+    if (buf == NULL)
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for the factors of a run with %d %s",
+                           p.factors, plural(p.factors, "factor", "factors"));
     run_state st = {.a = a, .o = o, .run = r, .n_runs = n_runs, .X = buf, .Y = buf + x_len,
                     .best_X = buf + x_len + y_len, .best_Y = buf + 2 * x_len + y_len,
                     .x_len = x_len, .y_len = y_len};
 
     /* Train with early stopping. */
-    metrics_track t = {train, test, a->k, a->eval_every, a->metric == METRIC_AUC};
+    metrics_track t = {sd->fit, sd->select, a->k, a->eval_every, a->metric == METRIC_AUC};
     metrics_fit_report rep;
     gpuals_status s = metrics_fit(&t, &p, buf, buf + x_len, on_iteration, &st, &rep);
 
-    /* Every metric at the best iteration (0 iterations: the initial factors). */
+    /* Every metric at the best iteration (0 iterations: the initial factors), on test. */
     if (s == GPUALS_OK && !st.have_best) {
         memcpy(st.best_X, st.X, x_len * sizeof *buf);
         memcpy(st.best_Y, st.Y, y_len * sizeof *buf);
         r->best_iteration = rep.iterations;
+        r->select = rep.last;
     }
     if (s == GPUALS_OK)
-        s = metrics_evaluate(st.best_X, st.best_Y, p.factors, train, test, a->k, 1, &r->best);
+        s = metrics_evaluate(st.best_X, st.best_Y, p.factors, sd->known, sd->test, a->k, 1,
+                             &r->best);
     free(buf);
     if (s != GPUALS_OK) return s;
+    r->score = a->validation_fraction > 0 ? r->select.value[a->metric] : r->best.value[a->metric];
     r->iterations = rep.iterations;
     r->seconds = rep.seconds;
     snprintf(note, len, "%s", rep.note);
@@ -343,13 +412,11 @@ static gpuals_status do_run(const cli_opts *o, const tune_args *a, const csr *tr
     return GPUALS_OK;
 }
 
-/* Sort: the metric, best first; equal values keep grid order. */
-static metric_id sort_metric;
-
+/* Sort: the metric on the selection side, best first; equal values keep grid order. */
 static int run_cmp(const void *x, const void *y)
 {
     const tune_run *r = x, *s = y;
-    double a = r->best.value[sort_metric], b = s->best.value[sort_metric];
+    double a = r->score, b = s->score;
     if (a != b) return a > b ? -1 : 1;
     return (r->index > s->index) - (r->index < s->index);
 }
@@ -453,18 +520,37 @@ static void metric_header(FILE *f, int k, const char *sep, int width)
         fprintf(f, "%s%*s", sep, width, metrics_name(m, k, name, sizeof name));
 }
 
-/* The sorted runs as TSV with a header row; 0 or an exit code. */
-static int write_tsv(const char *path, const tune_run *runs, long n, int k)
+/* What the runs were selected on, as a sentence for the output (no newline). */
+static void selection_note(const tune_args *a, char *buf, size_t len)
 {
+    char name[64];
+    metrics_name(a->metric, a->k, name, sizeof name);
+    if (a->validation_fraction > 0)
+        snprintf(buf, len, "runs stopped early and ranked by %s on a validation split (%g%% of "
+                 "the train side); the metrics are on the untouched test split", name,
+                 100 * a->validation_fraction);
+    else
+        snprintf(buf, len, "runs stopped early and ranked by %s on the test split, the same "
+                 "split the metrics are measured on, so the best run's metrics are optimistic "
+                 "(--validation-fraction F selects on a validation split instead)", name);
+}
+
+/* The sorted runs as TSV with a header row (and, with a validation split, the selection metric
+ * on it as a last column); 0 or an exit code. */
+static int write_tsv(const char *path, const tune_args *a, const tune_run *runs, long n)
+{
+    char name[64];
+    int k = a->k, valid = a->validation_fraction > 0;
     FILE *f = fopen(path, "w");
     if (f == NULL) {
-        cli_note("cannot write %s", path);
+        cli_note("cannot write %s: %s", path, strerror(errno));
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     fputs("rank\tfactors\treg\talpha\tconfidence\titers\tbest_iteration\titerations_run"
           "\tseconds",
           f);
     metric_header(f, k, "\t", 0);
+    if (valid) fprintf(f, "\tvalidation_%s", metrics_name(a->metric, k, name, sizeof name));
     fputc('\n', f);
     for (long j = 0; j < n; j++) {
         const tune_run *r = &runs[j];
@@ -473,22 +559,49 @@ static int write_tsv(const char *path, const tune_run *runs, long n, int k)
                 confidence_names[(int)r->setting[P_CONFIDENCE]], (int)r->setting[P_ITERS],
                 r->best_iteration, r->iterations, r->seconds);
         for (int m = 0; m < METRIC_COUNT; m++) fprintf(f, "\t%.6f", r->best.value[m]);
+        if (valid) fprintf(f, "\t%.6f", r->score);
         fputc('\n', f);
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        cli_note("cannot write %s", path);
-        return gpuals_status_exit_code(GPUALS_ERR_IO);
-    }
-    return 0;
+    return close_output(f, path);
 }
 
-/* The sorted runs as an aligned table on stdout, then the best command. */
-static void print_table(const tune_run *runs, long n, int k, const char *command)
+/* prefix and text on stdout, wrapped at spaces into lines of about width columns, then an
+ * empty line. */
+static void print_wrapped(const char *prefix, const char *text, int width)
 {
+    int col = printf("%s", prefix), first = 1; /* first: no word on this line yet */
+    while (*text != '\0') {
+        int word = (int)strcspn(text, " ");
+        if (!first && col + 1 + word > width) {
+            printf("\n");
+            col = 0;
+        } else if (!first) {
+            col += printf(" ");
+        }
+        col += printf("%.*s", word, text);
+        first = 0;
+        text += word;
+        while (*text == ' ') text++;
+    }
+    printf("\n\n");
+}
+
+/* The selection note, then the sorted runs as an aligned table on stdout (with a validation
+ * split, its metric as a last column), then the best command. */
+static void print_table(const tune_args *a, const tune_run *runs, long n, const char *command)
+{
+    char note[512], name[64];
+    int k = a->k, valid = a->validation_fraction > 0;
+    selection_note(a, note, sizeof note);
+    print_wrapped("note: ", note, 90);
     printf("%4s %7s %9s %9s %10s %5s %4s %8s", "rank", "factors", "reg", "alpha", "confidence",
            "iters", "best", "seconds");
     metric_header(stdout, k, " ", 21);
+    if (valid) {
+        char col[80];
+        snprintf(col, sizeof col, "validation_%s", metrics_name(a->metric, k, name, sizeof name));
+        printf(" %32s", col);
+    }
     printf("\n");
     for (long j = 0; j < n; j++) {
         const tune_run *r = &runs[j];
@@ -497,13 +610,15 @@ static void print_table(const tune_run *runs, long n, int k, const char *command
                confidence_names[(int)r->setting[P_CONFIDENCE]], (int)r->setting[P_ITERS],
                r->best_iteration, r->seconds);
         for (int m = 0; m < METRIC_COUNT; m++) printf(" %21.6f", r->best.value[m]);
+        if (valid) printf(" %32.6f", r->score);
         printf("\n");
     }
     printf("\nbest: %s\n", command);
 }
 
-/* One run as a JSON object (new reference). */
-static json_t *run_json(const tune_run *r, long rank, int k)
+/* One run as a JSON object (new reference); valid: add the selection metric's value on the
+ * validation split. */
+static json_t *run_json(const tune_run *r, long rank, int k, int valid)
 {
     char name[64];
     json_t *j = json_object(), *metrics = json_object();
@@ -522,6 +637,7 @@ static json_t *run_json(const tune_run *r, long rank, int k)
         json_object_set_new(metrics, metrics_name(m, k, name, sizeof name),
                             json_real(r->best.value[m]));
     json_object_set_new(j, "metrics", metrics);
+    if (valid) json_object_set_new(j, "validation_metric", json_real(r->score));
     return j;
 }
 
@@ -529,7 +645,7 @@ static json_t *run_json(const tune_run *r, long rank, int k)
 static int print_json(const cli_opts *o, const tune_args *a, const tune_run *runs, long n,
                       const char *command)
 {
-    char name[64];
+    char name[64], note[512];
     json_t *doc = json_object(), *arr = json_array(), *split = json_object();
     json_object_set_new(split, "kind", json_string(split_kind_name(a->split.kind)));
     if (a->split.kind == SPLIT_RANDOM)
@@ -537,16 +653,22 @@ static int print_json(const cli_opts *o, const tune_args *a, const tune_run *run
     else
         json_object_set_new(split, "leave_k", json_integer(a->split.leave_k));
     json_object_set_new(split, "seed", json_integer((json_int_t)a->split.seed));
-    for (long j = 0; j < n; j++) json_array_append_new(arr, run_json(&runs[j], j + 1, a->k));
+    int valid = a->validation_fraction > 0;
+    for (long j = 0; j < n; j++)
+        json_array_append_new(arr, run_json(&runs[j], j + 1, a->k, valid));
+    selection_note(a, note, sizeof note);
 
     json_object_set_new(doc, "metric", json_string(metrics_name(a->metric, a->k, name,
                                                                  sizeof name)));
     json_object_set_new(doc, "eval_every", json_integer(a->eval_every));
     json_object_set_new(doc, "patience", json_integer(a->patience));
+    json_object_set_new(doc, "selected_on", json_string(valid ? "validation" : "test"));
+    json_object_set_new(doc, "validation_fraction", json_real(a->validation_fraction));
+    json_object_set_new(doc, "selection_note", json_string(note));
     json_object_set_new(doc, "split", split);
     json_object_set_new(doc, "seed", json_integer((json_int_t)o->params.seed));
     json_object_set_new(doc, "runs", arr);
-    json_object_set_new(doc, "best_command", json_string(command));
+    json_object_set_new(doc, "best_command", cli_json_text(command));
     int rc = report_json_print(doc);
     json_decref(doc);
     return rc;
@@ -557,14 +679,18 @@ static int print_json(const cli_opts *o, const tune_args *a, const tune_run *run
 /* ------------------------------------------------------------------------------------------ */
 
 /* One panel per parameter with more than one value (or one panel over the run numbers when
- * none varies): x = the parameter (confidence as categories), y = each run's best metric. */
+ * none varies): x = the parameter (confidence as categories), y = each run's metric at its best
+ * iteration on the test split and, with a validation split, on that split too. */
 static int draw_grid(const char *path, const tune_args *a, const tune_run *runs, long n)
 {
-    char name[64], title[160];
+    char name[64], test_name[80], valid_name[80], title[160];
     metrics_name(a->metric, a->k, name, sizeof name);
+    snprintf(test_name, sizeof test_name, "test %s", name);
+    snprintf(valid_name, sizeof valid_name, "validation %s", name);
+    int n_series = a->validation_fraction > 0 ? 2 : 1;
     double *xs = malloc((size_t)(P_COUNT + 1) * (size_t)n * sizeof *xs);
-    double *ys = malloc((size_t)n * sizeof *ys);
-    plot_series series[P_COUNT + 1];
+    double *ys = malloc(2 * (size_t)n * sizeof *ys), *vs = ys != NULL ? ys + n : NULL;
+    plot_series series[P_COUNT + 1][2];
     plot_panel panels[P_COUNT + 1];
     if (xs == NULL || ys == NULL) {
         free(xs);
@@ -572,7 +698,10 @@ static int draw_grid(const char *path, const tune_args *a, const tune_run *runs,
         cli_note("out of memory for the plot");
         return gpuals_status_exit_code(GPUALS_ERR_NOMEM);
     }
-    for (long j = 0; j < n; j++) ys[j] = runs[j].best.value[a->metric];
+    for (long j = 0; j < n; j++) {
+        ys[j] = runs[j].best.value[a->metric];
+        vs[j] = runs[j].score;
+    }
 
     /* A panel per varying parameter. */
     int n_panels = 0;
@@ -584,10 +713,11 @@ static int draw_grid(const char *path, const tune_args *a, const tune_run *runs,
             lo = fmin(lo, x[j]);
             hi = fmax(hi, x[j]);
         }
-        series[n_panels] = (plot_series){name, x, ys, (int)n};
+        series[n_panels][0] = (plot_series){test_name, x, ys, (int)n};
+        series[n_panels][1] = (plot_series){valid_name, x, vs, (int)n};
         panels[n_panels] = (plot_panel){.title = param_names[q], .xlabel = param_names[q],
                                         .ylabel = name, .points_only = 1,
-                                        .series = &series[n_panels], .n_series = 1};
+                                        .series = series[n_panels], .n_series = n_series};
         if (q == P_CONFIDENCE) {
             panels[n_panels].xtics = confidence_names;
             panels[n_panels].n_xtics = 3;
@@ -599,12 +729,13 @@ static int draw_grid(const char *path, const tune_args *a, const tune_run *runs,
     /* Nothing varies: the runs in order. */
     if (n_panels == 0) {
         for (long j = 0; j < n; j++) xs[j] = runs[j].index + 1;
-        series[0] = (plot_series){name, xs, ys, (int)n};
+        series[0][0] = (plot_series){test_name, xs, ys, (int)n};
+        series[0][1] = (plot_series){valid_name, xs, vs, (int)n};
         panels[0] = (plot_panel){.title = "runs", .xlabel = "run", .ylabel = name,
-                                 .points_only = 1, .series = series, .n_series = 1};
+                                 .points_only = 1, .series = series[0], .n_series = n_series};
         n_panels = 1;
     }
-    snprintf(title, sizeof title, "gpu-als tune: best %s of each run", name);
+    snprintf(title, sizeof title, "gpu-als tune: %s of each run at its best iteration", name);
     int rc = plot_svg(path, title, panels, n_panels);
     free(xs);
     free(ys);
@@ -616,14 +747,14 @@ static int draw_grid(const char *path, const tune_args *a, const tune_run *runs,
 /* ------------------------------------------------------------------------------------------ */
 
 /* Run every combination into runs (n of them, in grid order); 0 or an exit code. */
-static int run_grid(const cli_opts *o, const tune_args *a, const csr *train, const csr *test,
-                    tune_run *runs, long n)
+static int run_grid(const cli_opts *o, const tune_args *a, const tune_sides *sd, tune_run *runs,
+                    long n)
 {
     char note[256] = "";
     for (long r = 0; r < n; r++) {
         runs[r] = (tune_run){.index = (int)r};
         grid_setting(a, r, runs[r].setting);
-        gpuals_status s = do_run(o, a, train, test, n, &runs[r], note, sizeof note);
+        gpuals_status s = do_run(o, a, sd, n, &runs[r], note, sizeof note);
         if (s != GPUALS_OK) {
             if (o->verbosity > 0 && isatty(STDERR_FILENO)) fputc('\n', stderr);
             return cli_fail(s);
@@ -631,6 +762,68 @@ static int run_grid(const cli_opts *o, const tune_args *a, const csr *train, con
         if (r == 0 && o->verbosity > 0 && note[0] != '\0') cli_note("%s", note);
     }
     return 0;
+}
+
+/* Before any work: every output path can be written, gnuplot is there for --plot, and the
+ * device and precision go together. 0 or an exit code after a message. */
+static int check_before_work(const cli_opts *o, const tune_args *a)
+{
+    int rc = 0;
+    if (a->out_path != NULL && (rc = cli_check_output("--out", a->out_path, 0)) != 0) return rc;
+    if (a->plot_path != NULL) {
+        if ((rc = cli_check_output("--plot", a->plot_path, 0)) != 0) return rc;
+        if ((rc = plot_check_gnuplot()) != 0) return rc;
+    }
+    if (o->params.dtype == GPUALS_DTYPE_FLOAT64 && o->params.device == GPUALS_DEVICE_GPU)
+        return cli_usage_error("tune", "float64 training runs on the CPU only (use --device "
+                                       "cpu or auto)");
+    return 0;
+}
+
+/* The sides of the runs from the data's ratings r: split into *train and *test and, with a
+ * validation fraction, *train into *fit and *valid (else those stay empty). Refuses with
+ * GPUALS_ERR_EMPTY, saying why, a test or validation side that leaves no user to evaluate. */
+static gpuals_status make_sides(const csr *r, const tune_args *a, csr *train, csr *test,
+                                csr *fit, csr *valid, tune_sides *sd)
+{
+    *fit = (csr){0};
+    *valid = (csr){0};
+    GPUALS_TRY(split_csr(r, &a->split, train, test));
+    *sd = (tune_sides){.fit = train, .select = test, .known = train, .test = test};
+    GPUALS_TRY(split_check_test(r, &a->split, test));
+    if (metrics_eligible_users(train, test) == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "no user to evaluate: none of the %lld test %s has "
+                                             "a positive value", (long long)test->nnz,
+                           plural(test->nnz, "interaction", "interactions"));
+    if (a->validation_fraction <= 0) return GPUALS_OK;
+
+    GPUALS_TRY(split_validation(train, a->validation_fraction, a->split.seed, fit, valid));
+    sd->fit = fit;
+    sd->select = valid;
+    if (valid->nnz == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "no validation interactions: validation fraction "
+                                             "%g held out none of the %lld training %s",
+                           a->validation_fraction, (long long)train->nnz,
+                           plural(train->nnz, "interaction", "interactions"));
+    if (metrics_eligible_users(fit, valid) == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "no user to select on: none of the %lld validation "
+                                             "%s has a positive value", (long long)valid->nnz,
+                           plural(valid->nnz, "interaction", "interactions"));
+    return GPUALS_OK;
+}
+
+/* The note on the split, on stderr. */
+static void split_note(const tune_args *a, const tune_sides *sd, long n)
+{
+    char valid[160] = "";
+    if (a->validation_fraction > 0)
+        snprintf(valid, sizeof valid, " (%lld of them held out for validation)",
+                 (long long)sd->select->nnz);
+    cli_note("split %s (seed %llu): %lld train %s%s, %lld test %s; %ld %s",
+             split_kind_name(a->split.kind), (unsigned long long)a->split.seed,
+             (long long)sd->known->nnz, plural(sd->known->nnz, "entry", "entries"), valid,
+             (long long)sd->test->nnz, plural(sd->test->nnz, "entry", "entries"), n,
+             plural(n, "run", "runs"));
 }
 
 int cmd_tune(int argc, char **argv)
@@ -656,6 +849,7 @@ int cmd_tune(int argc, char **argv)
         {"metric", required_argument, NULL, OPT_METRIC},
         {"patience", required_argument, NULL, OPT_PATIENCE},
         {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
+        {"validation-fraction", required_argument, NULL, OPT_VALIDATION_FRACTION},
         {"out", required_argument, NULL, OPT_OUT},
         {"plot", required_argument, NULL, OPT_PLOT},
         {0}};
@@ -666,42 +860,43 @@ int cmd_tune(int argc, char **argv)
     cli_opts_init(&o);
     int rc = cli_parse("tune", argc, argv, longopts, &o, own_option, &a, print_help, NULL);
     if (rc != 0) return rc < 0 ? 0 : rc;
-    if (a.plot_path != NULL && (rc = plot_check_gnuplot()) != 0) return rc;
+    if ((rc = check_before_work(&o, &a)) != 0) return rc;
     grid_defaults(&a, &o.params);
     long n = 1;
     for (int q = 0; q < P_COUNT; q++) n *= a.n_values[q];
     if (n > GRID_MAX_RUNS)
         return cli_usage_error("tune", "the grid has %ld runs; at most %d", n, GRID_MAX_RUNS);
 
-    /* Load and split once. */
+    /* Load and split once; refuse a split with nobody to evaluate before the grid runs. */
     gpuals_data *d = NULL;
-    csr train = {0}, test = {0};
+    csr train = {0}, test = {0}, fit = {0}, valid = {0};
+    tune_sides sd = {0};
     gpuals_status s = cli_load_data(&o, &d);
-    if (s == GPUALS_OK) s = split_csr(&d->ratings, &a.split, &train, &test);
+    if (s == GPUALS_OK) s = make_sides(&d->ratings, &a, &train, &test, &fit, &valid, &sd);
     gpuals_data_free(d);
-    if (s != GPUALS_OK) return cli_fail(s);
-    if (o.verbosity > 0)
-        cli_note("split %s (seed %llu): %lld train, %lld test entries; %ld runs",
-                 split_kind_name(a.split.kind), (unsigned long long)a.split.seed,
-                 (long long)train.nnz, (long long)test.nnz, n);
+    if (s == GPUALS_OK && o.verbosity > 0) split_note(&a, &sd, n);
 
     /* Run the grid and sort. */
-    tune_run *runs = calloc((size_t)n, sizeof *runs);
-    rc = runs == NULL ? cli_fail(gpuals_fail(GPUALS_ERR_NOMEM, "no memory for %ld runs", n))
-                      : run_grid(&o, &a, &train, &test, runs, n);
+    tune_run *runs = NULL;
+    if (s != GPUALS_OK)
+        rc = cli_fail(s);
+    else if ((runs = calloc((size_t)n, sizeof *runs)) == NULL)
+        rc = cli_fail(gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for %ld %s", n,
+                                  plural(n, "run", "runs")));
+    else
+        rc = run_grid(&o, &a, &sd, runs, n);
     csr_free(&train);
     csr_free(&test);
-    if (rc == 0) {
-        sort_metric = a.metric;
-        qsort(runs, (size_t)n, sizeof *runs, run_cmp);
-    }
+    csr_free(&fit);
+    csr_free(&valid);
+    if (rc == 0) qsort(runs, (size_t)n, sizeof *runs, run_cmp);
 
     /* Report. */
     char command[4096];
     if (rc == 0) train_command(&o, &runs[0], command, sizeof command);
-    if (rc == 0 && a.out_path != NULL) rc = write_tsv(a.out_path, runs, n, a.k);
+    if (rc == 0 && a.out_path != NULL) rc = write_tsv(a.out_path, &a, runs, n);
     if (rc == 0 && o.json) rc = print_json(&o, &a, runs, n, command);
-    if (rc == 0 && !o.json) print_table(runs, n, a.k, command);
+    if (rc == 0 && !o.json) print_table(&a, runs, n, command);
     if (rc == 0 && a.plot_path != NULL) rc = draw_grid(a.plot_path, &a, runs, n);
     free(runs);
     return rc;

@@ -4,8 +4,10 @@
  * We write a gnuplot script to a temporary file: the terminal (`svg`, noenhanced so names such
  * as implicit_precision@10 print as they are), a multiplot grid, each series as an inline data
  * block ($pNsM << EOD ... EOD) and one `plot` per panel; then run `gnuplot SCRIPT` with
- * posix_spawnp, wait for it, remove the script and check that the SVG exists. gnuplot's own
- * messages go to our stderr. No SVG is written by hand.
+ * posix_spawnp, wait for it, remove the script and check that the SVG exists. The SVG's path
+ * is checked first, so an unwritable one is reported with its reason instead of gnuplot's
+ * errors; gnuplot's own messages (of any other failure) go to our stderr. No SVG is written by
+ * hand.
  */
 #include "plot.h"
 
@@ -196,6 +198,7 @@ static int run_gnuplot(const char *script)
 int plot_svg(const char *path, const char *title, const plot_panel *panels, int n_panels)
 {
     int rc = plot_check_gnuplot();
+    if (rc == 0) rc = cli_check_output("--plot", path, 0);
     if (rc != 0) return rc;
 
     /* The script, in a private temporary file. */
@@ -214,9 +217,10 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     write_script(f, path, title, panels, n_panels);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        cli_note("cannot write the temporary gnuplot script %s", script);
+    int err = fflush(f) != 0 ? errno : ferror(f) ? EIO : 0;
+    if (fclose(f) != 0 && err == 0) err = errno;
+    if (err != 0) {
+        cli_note("cannot write the temporary gnuplot script %s: %s", script, strerror(err));
         unlink(script);
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
@@ -226,8 +230,10 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
     unlink(script);
     if (rc != 0) return rc;
     struct stat st;
-    if (stat(path, &st) != 0 || st.st_size == 0) {
-        cli_note("gnuplot wrote no plot to %s", path);
+    int err_stat = stat(path, &st) != 0 ? errno : 0;
+    if (err_stat != 0 || st.st_size == 0) {
+        cli_note("gnuplot wrote no plot to %s: %s", path,
+                 err_stat != 0 ? strerror(err_stat) : "the file is empty");
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     return 0;
