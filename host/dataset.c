@@ -389,6 +389,7 @@ gpuals_status dataset_load_titles(gpuals_data *d, const char *path)
     free(d->titles_path);
     d->titles = titles;
     d->titles_path = path_copy;
+    d->title_duplicates = list.duplicates;
     titles = NULL;
     path_copy = NULL;
 

@@ -109,7 +109,7 @@ typedef enum {
     GPUALS_FORMAT_DAT,     /* MovieLens user::item::rating::time (ml-1m, ml-10m) */
     GPUALS_FORMAT_MLCSV,   /* MovieLens CSV with header userId,movieId,rating,timestamp */
     GPUALS_FORMAT_UDATA,   /* ml-100k u.data: user \t item \t rating \t time */
-    GPUALS_FORMAT_DELIM,   /* user item [value], comma/tab/space, optional header */
+    GPUALS_FORMAT_DELIM,   /* user item [value [time]], comma/tab/space, optional header */
     GPUALS_FORMAT_MM,      /* Matrix Market coordinate (real, integer or pattern) */
 } gpuals_format;
 

@@ -34,11 +34,26 @@ static double share(int64_t part, int64_t whole)
     return whole > 0 ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
+/* How many of d's items have a title. */
+static int64_t titled_items(const gpuals_data *d)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; d->titles != NULL && i < d->summary.items; i++) n += d->titles[i] != NULL;
+    return n;
+}
+
 void report_summary_text(FILE *f, const gpuals_data *d, const cli_opts *o)
 {
     const gpuals_summary *s = &d->summary;
     fprintf(f, "ratings      %s\n", d->ratings_path ? d->ratings_path : "(in memory)");
-    if (d->titles_path != NULL) fprintf(f, "titles       %s\n", d->titles_path);
+    if (d->titles_path != NULL) {
+        fprintf(f, "titles       %s (%lld of %lld items titled", d->titles_path,
+                (long long)titled_items(d), (long long)s->items);
+        if (d->title_duplicates > 0)
+            fprintf(f, "; %lld repeated id%s ignored", (long long)d->title_duplicates,
+                    d->title_duplicates == 1 ? "" : "s");
+        fprintf(f, ")\n");
+    }
     fprintf(f, "raw lines    %lld\n", (long long)s->raw_lines);
     fprintf(f, "kept lines   %lld (%.1f%%)", (long long)s->kept_lines,
             share(s->kept_lines, s->raw_lines));
@@ -61,6 +76,8 @@ json_t *report_summary_json(const gpuals_data *d, const cli_opts *o)
     json_t *j = json_object();
     json_object_set_new(j, "ratings", cli_json_text(d->ratings_path ? d->ratings_path : ""));
     json_object_set_new(j, "titles", d->titles_path ? cli_json_text(d->titles_path) : json_null());
+    json_object_set_new(j, "titled_items", json_integer(titled_items(d)));
+    json_object_set_new(j, "title_duplicates", json_integer(d->title_duplicates));
     json_object_set_new(j, "min_rating",
                         o->have_min_rating ? json_real(o->load.min_rating) : json_null());
     json_object_set_new(j, "raw_lines", json_integer(s->raw_lines));
