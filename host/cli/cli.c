@@ -364,7 +364,8 @@ static int has_embedded_data(const char *dir)
 }
 
 /* Where the embedded ml-latest-small data is: $GPUALS_DATA_DIR, else the source tree the binary
- * was built from, else data/ml-latest-small next to the binary's folder (a copied install).
+ * was built from, else an installed copy (<prefix>/share/gpu-als, `cmake --install`) or
+ * data/ml-latest-small beside the binary's folder.
  * GPUALS_ERR_IO naming the places looked at when none has it. */
 static gpuals_status find_embedded_data(char *dir, size_t len)
 {
@@ -382,7 +383,8 @@ static gpuals_status find_embedded_data(char *dir, size_t len)
     if (n > 0) {
         exe[n] = '\0';
         char *bin = dirname(exe);
-        const char *rel[] = {"/../data/ml-latest-small", "/data/ml-latest-small"};
+        const char *rel[] = {"/../share/gpu-als/ml-latest-small", "/../data/ml-latest-small",
+                             "/data/ml-latest-small"};
         for (size_t k = 0; k < sizeof rel / sizeof rel[0]; k++) {
             snprintf(dir, len, "%s%s", bin, rel[k]);
             if (has_embedded_data(dir)) return GPUALS_OK;
