@@ -12,10 +12,6 @@ add_executable(gpuals-bench
 target_include_directories(gpuals-bench PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/host)
 target_link_libraries(gpuals-bench PRIVATE gpuals)
-# The CPU engine's calls at the start and end of each half-iteration are routed through
-# bench_hooks.c, which timestamps them (see that file).
-target_link_options(gpuals-bench PRIVATE
-  "LINKER:--wrap=als_failure_reset" "LINKER:--wrap=als_failure_status")
 if(GPUALS_HAVE_CUDA)
   target_compile_definitions(gpuals-bench PRIVATE GPUALS_HAVE_CUDA=1)
   target_include_directories(gpuals-bench PRIVATE ${PROJECT_SOURCE_DIR}/cuda)

@@ -37,6 +37,20 @@
 
 const char *als_side_name(int side) { return side == ALS_SIDE_ITEMS ? "item" : "user"; }
 
+static als_half_hook_fn half_hook;
+static void *half_hook_user;
+
+void als_set_half_hook(als_half_hook_fn fn, void *user)
+{
+    half_hook = fn;
+    half_hook_user = user;
+}
+
+void als_half_hook(int end, int side)
+{
+    if (half_hook != NULL) half_hook(end, side, half_hook_user);
+}
+
 void als_failure_reset(als_failure *fl)
 {
     fl->row = -1;

@@ -61,6 +61,13 @@ gpuals_status als_solve_row_exact(const float *Y, int64_t n_items, int f, const 
  * with fn and names the row and column. Shared by the CPU and GPU paths. */
 gpuals_status als_check_matrix(const char *fn, const csr *C, int side);
 
+/* An instrumentation hook for the benchmark (bench/): when set, fn(0, side, user) runs just
+ * before the CPU engine solves the rows of a half-iteration (after its Gram matrix is ready) and
+ * fn(1, side, user) just after, on the thread that runs the training loop; side is
+ * ALS_SIDE_USERS or ALS_SIDE_ITEMS. Process-wide; NULL (the default) turns it off. */
+typedef void (*als_half_hook_fn)(int end, int side, void *user);
+void als_set_half_hook(als_half_hook_fn fn, void *user);
+
 /* YtY (f x f, row-major, double) of F (rows x f). */
 void als_gram(const float *F, int64_t rows, int f, double *out);
 

@@ -640,7 +640,9 @@ static gpuals_status ALS_FN(run_half)(ALS_FN(als_run) *r, const csr *C, const AL
     als_failure fail;
     als_failure_reset(&fail);
     ALS_FN(als_half) h = {C, Y, X, r->G, r->f, r->ld, r->p, &fail};
+    als_half_hook(0, side);
     ALS_FN(solve_half)(&h, r->ws, r->nt);
+    als_half_hook(1, side);
     return als_failure_status(&fail, side, iteration);
 }
 

@@ -69,6 +69,9 @@ typedef struct {
 /* Forget any failure. */
 void als_failure_reset(als_failure *fl);
 
+/* The benchmark's half-iteration hook (als.h: als_set_half_hook): run it if one is set. */
+void als_half_hook(int end, int side);
+
 /* Record that row failed for kind (thread-safe; keeps the lowest row). */
 void als_failure_record(als_failure *fl, int64_t row, als_fail_kind kind, int detail);
 
