@@ -147,14 +147,17 @@ void metrics_acc_add(metrics_acc *a, const int64_t *ranked, const float *scores,
     int k = a->k;
     double m = (double)(n_test < k ? n_test : k);
 
-    /* One pass over the first K positions (missing positions are misses). */
+    /* One pass over the first K positions. Missing positions are misses, as in `implicit`, whose
+     * lists are padded with filtered items; but a list never holds more than every item, so
+     * positions past n_items count for nothing (that keeps AUC@K within [0, 1] when K exceeds
+     * the number of items). */
     double hits = 0, ap = 0, dcg = 0, idcg = 0, misses = 0, auc_k = 0;
     for (int i = 0; i < k; i++) {
         if (i < n_ranked && is_relevant(ranked[i], test, n_test)) {
             hits++;
             ap += hits / (i + 1);
             dcg += 1.0 / log2(i + 2.0);
-        } else {
+        } else if (i < a->n_items) {
             misses++;
             auc_k += hits;
         }

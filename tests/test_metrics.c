@@ -199,6 +199,24 @@ static void test_perfect_ranking_given(void **state)
     for (int m = 0; m < METRIC_COUNT; m++) assert_near(r.value[m], 1.0, TOL);
 }
 
+/* AUC@K with K larger than the number of items stays within [0, 1]: positions past the last
+ * item are not misses. 4 items, K = 10, test {0}, ranking [1, 0] (items 2 and 3 filtered):
+ * position 0 misses (0 hits before it), position 1 hits, positions 2 and 3 (padding within the 4
+ * items) miss with 1 hit before each: sum 2; n_neg = 3, misses = 3, so the tail adds
+ * (1 + 1) / 2 * (3 - 3) = 0 and AUC@K = 2 / (1 * 3). */
+static void test_auc_at_k_beyond_items(void **state)
+{
+    (void)state;
+    const int64_t ranked[] = {1, 0};
+    const int32_t test[] = {0};
+    metrics_acc acc;
+    metrics_result r;
+    metrics_acc_init(&acc, 10, 4);
+    metrics_acc_add(&acc, ranked, NULL, 2, test, 1);
+    metrics_acc_result(&acc, &r);
+    assert_near(r.value[METRIC_IMPLICIT_AUC], 2.0 / 3, TOL);
+}
+
 /* No user evaluated: every metric is 0 (not NaN) and the skipped users are counted. */
 static void test_no_users_is_zero(void **state)
 {
@@ -417,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_known_answers_k5),
         cmocka_unit_test(test_full_auc_ties),
         cmocka_unit_test(test_perfect_ranking_given),
+        cmocka_unit_test(test_auc_at_k_beyond_items),
         cmocka_unit_test(test_no_users_is_zero),
         cmocka_unit_test(test_no_negatives_is_not_nan),
         cmocka_unit_test(test_names),

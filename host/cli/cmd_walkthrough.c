@@ -349,8 +349,12 @@ int cmd_walkthrough(int argc, char **argv)
         json_object_set_new(doc, "iterations", w.lines);
         w.lines = NULL;
         json_object_set_new(doc, "train_seconds", json_real(gpuals_model_train_seconds(m)));
+        json_object_set_new(doc, "device", json_string(m->device_used == GPUALS_DEVICE_GPU
+                                                           ? "gpu"
+                                                           : "cpu"));
     } else {
-        printf("  trained in %.2f s\n", gpuals_model_train_seconds(m));
+        printf("  trained in %.2f s on the %s\n", gpuals_model_train_seconds(m),
+               m->device_used == GPUALS_DEVICE_GPU ? "GPU" : "CPU");
     }
 
     /* 4. The demo user's answers. */
