@@ -108,29 +108,6 @@ static const char *sep_name(int sep)
     }
 }
 
-/* Write s[0..n) into dst as a quoted, printable excerpt: 'text' with \xNN escapes, cut after
- * 40 bytes with "...". */
-static void excerpt(char *dst, size_t cap, const char *s, size_t n)
-{
-    size_t w = 0, shown = n > 40 ? 40 : n;
-    dst[w++] = '\'';
-    for (size_t i = 0; i < shown && w + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7F) {
-            dst[w++] = (char)c;
-        } else {
-            snprintf(dst + w, cap - w, "\\x%02X", c);
-            w += 4;
-        }
-    }
-    if (shown < n && w + 4 < cap) {
-        memcpy(dst + w, "...", 3);
-        w += 3;
-    }
-    dst[w++] = '\'';
-    dst[w] = '\0';
-}
-
 static inline int is_blank_char(char c) { return c == ' ' || c == '\t'; }
 
 static int is_blank_line(const char *s, size_t n)
@@ -429,7 +406,7 @@ static gpuals_status take_line(parse_ctx *c, int64_t line, const char *s, size_t
             return bad_line(c, line, "expected a rating in field 3, found an empty field");
         int pr = parse_value(f[2], &rating);
         if (pr != 0) {
-            excerpt(shown, sizeof shown, f[2].s, f[2].n);
+            reader_excerpt(shown, sizeof shown, f[2].s, f[2].n, 40);
             return bad_line(c, line, pr == 1 ? "expected a number as the rating in field 3, "
                                                "found %s"
                                              : "expected a finite rating in field 3, found %s",
@@ -439,7 +416,7 @@ static gpuals_status take_line(parse_ctx *c, int64_t line, const char *s, size_t
     if (nf == 4 && f[3].n == 0)
         return bad_line(c, line, "expected a timestamp in field 4, found an empty field");
     if (c->has_timestamp && !is_integer(f[3])) {
-        excerpt(shown, sizeof shown, f[3].s, f[3].n);
+        reader_excerpt(shown, sizeof shown, f[3].s, f[3].n, 40);
         return bad_line(c, line, "expected an integer timestamp in field 4, found %s", shown);
     }
     return keep(c, line, f[0], f[1], rating);
@@ -482,7 +459,7 @@ static gpuals_status mm_banner(parse_ctx *c, int64_t line, const char *s, size_t
     char shown[200];
     field f[MAX_FIELDS];
     int nf = split(s, n, SEP_SPACES, f);
-    excerpt(shown, sizeof shown, s, n);
+    reader_excerpt(shown, sizeof shown, s, n, 40);
     if (nf != 5 || f[0].n != 14 || strncasecmp(f[0].s, "%%MatrixMarket", 14) != 0 ||
         f[1].n != 6 || strncasecmp(f[1].s, "matrix", 6) != 0)
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected a '%%%%MatrixMarket matrix "
@@ -514,7 +491,7 @@ static gpuals_status mm_size(parse_ctx *c, int64_t line, const char *s, size_t n
     int nf = split(s, n, SEP_SPACES, f);
     if (nf != 3 || parse_index(f[0], &c->mm_rows) != 0 || parse_index(f[1], &c->mm_cols) != 0 ||
         parse_index(f[2], &c->mm_entries) != 0) {
-        excerpt(shown, sizeof shown, s, n);
+        reader_excerpt(shown, sizeof shown, s, n, 40);
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected the size line 'rows columns "
                            "entries' (three integers), found %s", c->path, (long long)line,
                            shown);
@@ -545,12 +522,12 @@ static gpuals_status mm_entry(parse_ctx *c, int64_t line, const char *s, size_t 
                         c->min_fields, layout_text(c), nf);
     int64_t r, k;
     if (parse_index(f[0], &r) != 0 || r < 1 || r > c->mm_rows) {
-        excerpt(shown, sizeof shown, f[0].s, f[0].n);
+        reader_excerpt(shown, sizeof shown, f[0].s, f[0].n, 40);
         return bad_line(c, line, "expected a row index in 1..%lld, found %s",
                         (long long)c->mm_rows, shown);
     }
     if (parse_index(f[1], &k) != 0 || k < 1 || k > c->mm_cols) {
-        excerpt(shown, sizeof shown, f[1].s, f[1].n);
+        reader_excerpt(shown, sizeof shown, f[1].s, f[1].n, 40);
         return bad_line(c, line, "expected a column index in 1..%lld, found %s",
                         (long long)c->mm_cols, shown);
     }
@@ -558,14 +535,14 @@ static gpuals_status mm_entry(parse_ctx *c, int64_t line, const char *s, size_t 
     /* Value. */
     double v = 1.0;
     if (c->mm_integer && !is_integer(f[2])) {
-        excerpt(shown, sizeof shown, f[2].s, f[2].n);
+        reader_excerpt(shown, sizeof shown, f[2].s, f[2].n, 40);
         return bad_line(c, line, "expected an integer value in field 3 (the banner declares "
                         "'integer'), found %s", shown);
     }
     if (!c->mm_pattern) {
         int pr = parse_value(f[2], &v);
         if (pr != 0) {
-            excerpt(shown, sizeof shown, f[2].s, f[2].n);
+            reader_excerpt(shown, sizeof shown, f[2].s, f[2].n, 40);
             return bad_line(c, line, pr == 1 ? "expected a number as the value in field 3, "
                                                "found %s"
                                              : "expected a finite value in field 3, found %s",

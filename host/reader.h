@@ -96,4 +96,9 @@ void reader_result_free(reader_result *r);
  * path; longer mantissas and exponents go through strtod after the grammar is checked. */
 int reader_parse_number(const char *s, size_t n, double *out);
 
+/* Write s[0..n) into dst (cap bytes, at least 16) as a quoted, printable excerpt for an error
+ * message: 'text' with \xNN escapes for bytes outside printable ASCII, cut after `shown` bytes
+ * with "...". */
+void reader_excerpt(char *dst, size_t cap, const char *s, size_t n, size_t shown);
+
 #endif /* GPUALS_READER_H */

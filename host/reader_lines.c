@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -151,4 +152,26 @@ void line_reader_close(line_reader *r)
     r->fd = -1;
     r->buf = NULL;
     r->pos = r->len = r->cap = 0;
+}
+
+void reader_excerpt(char *dst, size_t cap, const char *s, size_t n, size_t shown)
+{
+    size_t w = 0;
+    if (shown > n) shown = n;
+    dst[w++] = '\'';
+    for (size_t i = 0; i < shown && w + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7F) {
+            dst[w++] = (char)c;
+        } else {
+            snprintf(dst + w, cap - w, "\\x%02X", c);
+            w += 4;
+        }
+    }
+    if (shown < n && w + 4 < cap) {
+        memcpy(dst + w, "...", 3);
+        w += 3;
+    }
+    dst[w++] = '\'';
+    dst[w] = '\0';
 }

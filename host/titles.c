@@ -232,29 +232,6 @@ static gpuals_status convert_all(titles_ctx *c)
 /* Formats                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Write s[0..n) into dst (cap bytes) as a quoted, printable excerpt: 'text' with \xNN escapes,
- * cut after 60 bytes with "...". */
-static void excerpt(char *dst, size_t cap, const char *s, size_t n)
-{
-    size_t w = 0, shown = n > 60 ? 60 : n;
-    dst[w++] = '\'';
-    for (size_t i = 0; i < shown && w + 8 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7F) {
-            dst[w++] = (char)ch;
-        } else {
-            snprintf(dst + w, cap - w, "\\x%02X", ch);
-            w += 4;
-        }
-    }
-    if (shown < n && w + 4 < cap) {
-        memcpy(dst + w, "...", 3);
-        w += 3;
-    }
-    dst[w++] = '\'';
-    dst[w] = '\0';
-}
-
 /* The titles format of the first non-blank line s[0..n), or -1. */
 static int detect(const char *s, size_t n)
 {
@@ -289,7 +266,7 @@ static gpuals_status dat_line(titles_ctx *c, int64_t line, const char *s, size_t
     }
     if (seps != 2 || last < first + 2) {
         char shown[200];
-        excerpt(shown, sizeof shown, s, n);
+        reader_excerpt(shown, sizeof shown, s, n, 60);
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected 3 fields separated by '::' "
                            "(movies.dat: id::title::genres), found %d in %s", c->path,
                            (long long)line, seps + 1, shown);
@@ -305,7 +282,7 @@ static gpuals_status uitem_line(titles_ctx *c, int64_t line, const char *s, size
     for (size_t i = 0; i < n; i++) fields += s[i] == '|';
     if (fields < 5 || (c->uitem_fields > 0 && fields != c->uitem_fields)) {
         char shown[200];
-        excerpt(shown, sizeof shown, s, n);
+        reader_excerpt(shown, sizeof shown, s, n, 60);
         if (c->uitem_fields > 0)
             return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected %d fields separated by '|' "
                                "(u.item: as many as on the first line), found %d in %s",
@@ -416,7 +393,7 @@ static gpuals_status csv_line(titles_ctx *c, struct csv_parser *p, int64_t line,
 {
     c->line = line;
     if (!c->header_done && c->nfields == 0)
-        excerpt(c->header_text, sizeof c->header_text, s, n);
+        reader_excerpt(c->header_text, sizeof c->header_text, s, n, 60);
     if (csv_parse(p, s, n, csv_field, csv_record, c) != n ||
         csv_parse(p, "\n", 1, csv_field, csv_record, c) != 1)
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: expected a CSV record whose quoted "
