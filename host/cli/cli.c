@@ -63,6 +63,14 @@ const char cli_help_model[] =
     "      --model DIR         a model saved by `gpu-als train --out DIR` (default: train one\n"
     "                          on the data options first)\n";
 
+const char cli_help_split[] =
+    "Split options:\n"
+    "      --split S           random (default: each interaction independently) or\n"
+    "                          leave-k-out (K per user with more than K+1 interactions)\n"
+    "      --test-fraction F   random split: share of interactions held out (0.2)\n"
+    "      --leave-k K         leave-k-out split: interactions held out per user (1)\n"
+    "      --split-seed N      seed of the split (0)\n";
+
 const char cli_help_exit_codes[] =
     "Exit codes:\n"
     "   0  success\n"
@@ -147,6 +155,37 @@ int cli_parse_double(const char *opt, const char *arg, double min, double max, d
         return cli_usage_error(NULL, "--%s must be between %g and %g, not %g", opt, min, max, v);
     *out = v;
     return 0;
+}
+
+int cli_parse_seed(const char *opt, const char *arg, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-')
+        return cli_usage_error(NULL, "--%s expects a non-negative whole number, not '%s'", opt,
+                               arg);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int cli_handle_split_option(int opt, const char *arg, split_options *s)
+{
+    long n;
+    int rc;
+    switch (opt) {
+    case CLI_OPT_SPLIT:
+        if (split_kind_parse(arg, &s->kind) != GPUALS_OK)
+            return cli_usage_error(NULL, "--split must be random or leave-k-out, not '%s'", arg);
+        return 0;
+    case CLI_OPT_TEST_FRACTION:
+        return cli_parse_double("test-fraction", arg, 0.0, 1.0, &s->test_fraction);
+    case CLI_OPT_LEAVE_K:
+        if ((rc = cli_parse_int("leave-k", arg, 1, 1000000, &n)) == 0) s->leave_k = (int)n;
+        return rc;
+    case CLI_OPT_SPLIT_SEED: return cli_parse_seed("split-seed", arg, &s->seed);
+    default: return 1;
+    }
 }
 
 /* Index of arg in the NULL-terminated list names, or a usage error naming the choices. */
@@ -244,16 +283,7 @@ int cli_handle_option(cli_opts *o, int opt, const char *arg)
     case CLI_OPT_CG_STEPS:
         if ((rc = cli_parse_int("cg-steps", arg, 1, 10000, &n)) == 0) p->cg_steps = (int)n;
         return rc;
-    case CLI_OPT_SEED: {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(arg, &end, 10);
-        if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-')
-            return cli_usage_error(NULL, "--seed expects a non-negative whole number, not '%s'",
-                                   arg);
-        p->seed = (uint64_t)v;
-        return 0;
-    }
+    case CLI_OPT_SEED: return cli_parse_seed("seed", arg, &p->seed);
     case CLI_OPT_DTYPE:
         if ((rc = parse_choice("dtype", arg, dtypes, &k)) == 0) p->dtype = (gpuals_dtype)k;
         return rc;

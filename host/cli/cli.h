@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "gpuals.h"
+#include "split.h"
 #include "status.h"
 
 /* Exit code of a command-line mistake (unknown option, bad value); same as GPUALS_ERR_USAGE. */
@@ -47,6 +48,10 @@ enum {
     CLI_OPT_THREADS,
     CLI_OPT_JSON,
     CLI_OPT_MODEL,
+    CLI_OPT_SPLIT,
+    CLI_OPT_TEST_FRACTION,
+    CLI_OPT_LEAVE_K,
+    CLI_OPT_SPLIT_SEED,
     CLI_OPT_LOCAL = 512, /* first value free for a command's own options; a command may also
                             use 'n' (-n) and 'o' (-o), which cli_parse accepts as short
                             options with a value */
@@ -83,11 +88,19 @@ enum {
 
 #define CLI_OPTIONS_MODEL {"model", required_argument, NULL, CLI_OPT_MODEL}
 
+/* The held-out split of `eval` and `tune` (cli_handle_split_option). */
+#define CLI_OPTIONS_SPLIT                                                                     \
+    {"split", required_argument, NULL, CLI_OPT_SPLIT},                                        \
+        {"test-fraction", required_argument, NULL, CLI_OPT_TEST_FRACTION},                    \
+        {"leave-k", required_argument, NULL, CLI_OPT_LEAVE_K},                                \
+        {"split-seed", required_argument, NULL, CLI_OPT_SPLIT_SEED}
+
 /* Help text of each group, for a command's --help. */
 extern const char cli_help_general[];
 extern const char cli_help_data[];
 extern const char cli_help_train[];
 extern const char cli_help_model[];
+extern const char cli_help_split[];
 /* The exit-code table, printed by every --help and copied into the README. */
 extern const char cli_help_exit_codes[];
 
@@ -141,6 +154,11 @@ void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * CLI_EXIT_USAGE. */
 int cli_parse_int(const char *opt, const char *arg, long min, long max, long *out);
 int cli_parse_double(const char *opt, const char *arg, double min, double max, double *out);
+int cli_parse_seed(const char *opt, const char *arg, uint64_t *out);
+
+/* Handle one of CLI_OPTIONS_SPLIT into s: 0 when handled, CLI_EXIT_USAGE after a message for a
+ * bad value, 1 when opt is not a split option. */
+int cli_handle_split_option(int opt, const char *arg, split_options *s);
 
 /* Check, before any work is done, that path can be written later: its directory exists and is
  * writable, and path itself is not a directory (unless dir_ok, for model directories). Prints

@@ -29,11 +29,7 @@
 #include "split.h"
 
 enum {
-    OPT_SPLIT = CLI_OPT_LOCAL,
-    OPT_TEST_FRACTION,
-    OPT_LEAVE_K,
-    OPT_SPLIT_SEED,
-    OPT_K,
+    OPT_K = CLI_OPT_LOCAL,
     OPT_EVAL_EVERY,
     OPT_PLOT,
 };
@@ -98,28 +94,9 @@ static int own_option(int opt, const char *arg, void *ctx)
 {
     eval_args *a = ctx;
     long n;
-    int rc = 0;
+    int rc = cli_handle_split_option(opt, arg, &a->split);
+    if (rc != 1) return rc;
     switch (opt) {
-    case OPT_SPLIT:
-        if (split_kind_parse(arg, &a->split.kind) != GPUALS_OK)
-            return cli_usage_error("eval", "--split must be random or leave-k-out, not '%s'",
-                                   arg);
-        return 0;
-    case OPT_TEST_FRACTION:
-        return cli_parse_double("test-fraction", arg, 0.0, 1.0, &a->split.test_fraction);
-    case OPT_LEAVE_K:
-        if ((rc = cli_parse_int("leave-k", arg, 1, 1000000, &n)) == 0) a->split.leave_k = (int)n;
-        return rc;
-    case OPT_SPLIT_SEED: {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(arg, &end, 10);
-        if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-')
-            return cli_usage_error("eval", "--split-seed expects a non-negative whole number, "
-                                           "not '%s'", arg);
-        a->split.seed = (uint64_t)v;
-        return 0;
-    }
     case OPT_K:
         if ((rc = cli_parse_int("k", arg, 1, 100000, &n)) == 0) a->k = (int)n;
         return rc;
@@ -419,10 +396,7 @@ int cmd_eval(int argc, char **argv)
         CLI_OPTIONS_GENERAL,
         CLI_OPTIONS_DATA,
         CLI_OPTIONS_TRAIN,
-        {"split", required_argument, NULL, OPT_SPLIT},
-        {"test-fraction", required_argument, NULL, OPT_TEST_FRACTION},
-        {"leave-k", required_argument, NULL, OPT_LEAVE_K},
-        {"split-seed", required_argument, NULL, OPT_SPLIT_SEED},
+        CLI_OPTIONS_SPLIT,
         {"k", required_argument, NULL, OPT_K},
         {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
         {"plot", required_argument, NULL, OPT_PLOT},

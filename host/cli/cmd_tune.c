@@ -41,10 +41,6 @@ enum {
     OPT_GRID_ALPHA,
     OPT_GRID_CONFIDENCE,
     OPT_GRID_ITERS,
-    OPT_SPLIT,
-    OPT_TEST_FRACTION,
-    OPT_LEAVE_K,
-    OPT_SPLIT_SEED,
     OPT_METRIC,
     OPT_PATIENCE,
     OPT_EVAL_EVERY,
@@ -191,42 +187,19 @@ static int parse_list(tune_args *a, int p, int shared_opt, const char *arg)
     return 0;
 }
 
-/* --split-seed N: 0 or a usage error. */
-static int parse_seed(const char *arg, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 10);
-    if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-')
-        return cli_usage_error("tune", "--split-seed expects a non-negative whole number, "
-                                       "not '%s'", arg);
-    *out = (uint64_t)v;
-    return 0;
-}
-
 /* The command's own options (cli_own_option_fn). */
 static int own_option(int opt, const char *arg, void *ctx)
 {
     tune_args *a = ctx;
     long n;
-    int rc = 0;
+    int rc = cli_handle_split_option(opt, arg, &a->split);
+    if (rc != 1) return rc;
     switch (opt) {
     case OPT_GRID_FACTORS: return parse_list(a, P_FACTORS, CLI_OPT_FACTORS, arg);
     case OPT_GRID_REG: return parse_list(a, P_REG, CLI_OPT_REG, arg);
     case OPT_GRID_ALPHA: return parse_list(a, P_ALPHA, CLI_OPT_ALPHA, arg);
     case OPT_GRID_CONFIDENCE: return parse_list(a, P_CONFIDENCE, CLI_OPT_CONFIDENCE, arg);
     case OPT_GRID_ITERS: return parse_list(a, P_ITERS, CLI_OPT_ITERS, arg);
-    case OPT_SPLIT:
-        if (split_kind_parse(arg, &a->split.kind) != GPUALS_OK)
-            return cli_usage_error("tune", "--split must be random or leave-k-out, not '%s'",
-                                   arg);
-        return 0;
-    case OPT_TEST_FRACTION:
-        return cli_parse_double("test-fraction", arg, 0.0, 1.0, &a->split.test_fraction);
-    case OPT_LEAVE_K:
-        if ((rc = cli_parse_int("leave-k", arg, 1, 1000000, &n)) == 0) a->split.leave_k = (int)n;
-        return rc;
-    case OPT_SPLIT_SEED: return parse_seed(arg, &a->split.seed);
     case OPT_METRIC:
         if (metrics_parse_name(arg, &a->metric, &a->k) != GPUALS_OK)
             return cli_usage_error("tune", "%s", gpuals_last_error());
@@ -842,10 +815,7 @@ int cmd_tune(int argc, char **argv)
         {"cg-steps", required_argument, NULL, CLI_OPT_CG_STEPS},
         {"seed", required_argument, NULL, CLI_OPT_SEED},
         {"dtype", required_argument, NULL, CLI_OPT_DTYPE},
-        {"split", required_argument, NULL, OPT_SPLIT},
-        {"test-fraction", required_argument, NULL, OPT_TEST_FRACTION},
-        {"leave-k", required_argument, NULL, OPT_LEAVE_K},
-        {"split-seed", required_argument, NULL, OPT_SPLIT_SEED},
+        CLI_OPTIONS_SPLIT,
         {"metric", required_argument, NULL, OPT_METRIC},
         {"patience", required_argument, NULL, OPT_PATIENCE},
         {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
