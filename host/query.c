@@ -27,8 +27,8 @@
  * Disliked items shape W_u but contribute no term of their own, so they are not listed.
  * We factor W_u once (Cholesky, double), solve W_u v = y_i once, and take c_uj (v . y_j) as
  * item j's contribution (a user without liked items has total 0 and no parts). The sum
- * equals the model's score exactly when x_u was solved exactly against the current Y; after CG training, or for users solved against an earlier Y, the
- * two differ and both are reported.
+ * equals the model's score exactly when x_u was solved exactly against the current Y; after CG
+ * training, or for users solved against an earlier Y, the two differ and both are reported.
  *
  * Fold-in. A new user's liked items are summed and turned into confidences like the training
  * matrix (dataset_confidence), then solved exactly against the fixed Y (als_solve_row_exact),
