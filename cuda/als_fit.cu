@@ -156,6 +156,7 @@ static gpuals_status setup_env(fit_state *s, int want_events)
     CUDA_TRY(cudaDeviceGetAttribute(&s->env.max_smem_optin,
                                     cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
     if (want_events) {
+        /* fit_teardown destroys every event created, also when a later creation fails. */
         for (int e = 0; e < EV_COUNT; e++) CUDA_TRY(cudaEventCreate(&s->ev[e]));
         s->have_events = 1;
     }
@@ -197,10 +198,13 @@ static gpuals_status setup_data(fit_state *s, const csr *Cui, const csr *Ciu,
     if (s->have_events) CUDA_TRY(cudaEventRecord(s->ev[EV_START], s->env.stream));
     CUDA_STEP(upload_csr(s, Cui, &s->cui, "the user matrix"));
     CUDA_STEP(upload_csr(s, Ciu, &s->ciu, "the item matrix"));
-    CUDA_TRY(cudaMemcpyAsync(s->X, X, (size_t)Cui->rows * fs * sizeof(float),
-                             cudaMemcpyHostToDevice, s->env.stream));
-    CUDA_TRY(cudaMemcpyAsync(s->Y, Y, (size_t)Ciu->rows * fs * sizeof(float),
-                             cudaMemcpyHostToDevice, s->env.stream));
+    /* A side without rows has no device buffer (cuda_alloc of 0 gives NULL): copy nothing. */
+    if (Cui->rows > 0)
+        CUDA_TRY(cudaMemcpyAsync(s->X, X, (size_t)Cui->rows * fs * sizeof(float),
+                                 cudaMemcpyHostToDevice, s->env.stream));
+    if (Ciu->rows > 0)
+        CUDA_TRY(cudaMemcpyAsync(s->Y, Y, (size_t)Ciu->rows * fs * sizeof(float),
+                                 cudaMemcpyHostToDevice, s->env.stream));
     CUDA_TRY(cudaMemsetAsync(s->fail, 0xff, sizeof *s->fail, s->env.stream));
     if (s->have_events) {
         float ms = 0;
@@ -231,7 +235,7 @@ static gpuals_status setup_solver(fit_state *s, const gpuals_params *p, cuda_cg_
     const size_t usable = free_b > reserve ? free_b - reserve : 0;
     int64_t batch = (int64_t)(usable / chol_bytes_per_row(f));
     const int64_t max_rows = s->cui.rows > s->ciu.rows ? s->cui.rows : s->ciu.rows;
-    if (batch > max_rows) batch = max_rows;
+    if (batch > max_rows) batch = max_rows > 0 ? max_rows : 1; /* 0 x 0 trains nothing */
     if (batch > 65536) batch = 65536;
     if (batch < 1)
         return gpuals_fail(GPUALS_ERR_NOMEM, "the Cholesky solver needs %.1f MiB of device "
@@ -262,9 +266,8 @@ static void fit_teardown(fit_state *s)
     cuda_free_quiet(s->fail);
     cuda_free_quiet(s->loss_parts);
     cuda_free_quiet(s->loss_out);
-    if (s->have_events)
-        for (int e = 0; e < EV_COUNT; e++)
-            if (s->ev[e]) cudaEventDestroy(s->ev[e]);
+    for (int e = 0; e < EV_COUNT; e++)
+        if (s->ev[e]) cudaEventDestroy(s->ev[e]);
     if (s->env.blas) cublasDestroy(s->env.blas);
     if (s->env.stream) cudaStreamDestroy(s->env.stream);
     cudaGetLastError();
@@ -318,10 +321,10 @@ static gpuals_status solve_side(fit_state *s, const gpuals_params *p, cuda_cg_fo
 static gpuals_status failure_status(unsigned long long key)
 {
     if (key == CUDA_NO_FAILURE) return GPUALS_OK;
-    const int iteration = (int)(key >> 40);
-    const int side = (int)((key >> 33) & 1);
-    const int kind = (int)((key >> 32) & 1);
-    const long long row = (long long)(key & 0xffffffffull);
+    const int iteration = cuda_fail_iteration(key);
+    const int side = cuda_fail_side(key);
+    const int kind = cuda_fail_kind(key);
+    const long long row = (long long)cuda_fail_row(key);
     if (kind == CUDA_FAIL_SINGULAR)
         return gpuals_fail(GPUALS_ERR_NUMERIC, "singular system for %s %lld (row index) at "
                            "iteration %d (a Cholesky pivot is not positive on the GPU): try a "
@@ -412,7 +415,8 @@ static gpuals_status run_loop(fit_state *s, const csr *Cui, const gpuals_params 
 
         /* Report; a non-zero answer stops training here. */
         double loss = NAN;
-        if (p->compute_loss) loss = (parts[0] + p->reg * (parts[1] + parts[2])) / weight;
+        if (p->compute_loss && weight > 0)  /* as als_loss_grams: NaN without any weight */
+            loss = (parts[0] + p->reg * (parts[1] + parts[2])) / weight;
         if (cb && cb(it, now_seconds() - t0, loss, cb_user)) break;
     }
     return GPUALS_OK;
@@ -440,10 +444,12 @@ static gpuals_status fit_run(fit_state *s, const csr *Cui, const csr *Ciu,
     /* The factors come back once. */
     const size_t fs = (size_t)p->factors;
     CUDA_STEP(mark(s, EV_START));
-    CUDA_TRY(cudaMemcpyAsync(X, s->X, (size_t)Cui->rows * fs * sizeof(float),
-                             cudaMemcpyDeviceToHost, s->env.stream));
-    CUDA_TRY(cudaMemcpyAsync(Y, s->Y, (size_t)Ciu->rows * fs * sizeof(float),
-                             cudaMemcpyDeviceToHost, s->env.stream));
+    if (Cui->rows > 0)
+        CUDA_TRY(cudaMemcpyAsync(X, s->X, (size_t)Cui->rows * fs * sizeof(float),
+                                 cudaMemcpyDeviceToHost, s->env.stream));
+    if (Ciu->rows > 0)
+        CUDA_TRY(cudaMemcpyAsync(Y, s->Y, (size_t)Ciu->rows * fs * sizeof(float),
+                                 cudaMemcpyDeviceToHost, s->env.stream));
     CUDA_STEP(mark(s, EV_GRAM1));
     CUDA_TRY(cudaStreamSynchronize(s->env.stream));
     if (stats) {

@@ -175,8 +175,12 @@ static __device__ __forceinline__ T block_sum(T v, T *red)
 /* ------------------------------------------------------------------------------------------ */
 
 /* A training failure found on the device is recorded as one 64-bit key with atomicMin, so the
- * earliest one wins: iteration (bits 40..63), side (bit 33: users 0, items 1), kind (bit 32:
- * singular system 0, non-finite factor 1) and row (bits 0..31). CUDA_NO_FAILURE means none. */
+ * earliest one wins: iteration (bits 40..63), side (bit 32: users 0, items 1), row (bits 1..31;
+ * the driver admits at most 2^31 - 1 rows) and kind (bit 0: singular system 0, non-finite
+ * factor 1). The row comes before the kind because the CPU reports the lowest failing row of a
+ * half-iteration whatever its kind; the kind only decides between two failures of one row (a
+ * singular Cholesky row is also non-finite after the solve, and is reported as singular, as on
+ * the CPU). CUDA_NO_FAILURE means none; cuda_fail_row/side/kind take a key apart. */
 #define CUDA_NO_FAILURE 0xffffffffffffffffull
 enum { CUDA_FAIL_SINGULAR = 0, CUDA_FAIL_NONFINITE = 1 };
 
@@ -184,8 +188,17 @@ static __host__ __device__ __forceinline__ unsigned long long cuda_fail_key(int 
                                                                            int side, int kind,
                                                                            int64_t row)
 {
-    return ((unsigned long long)iteration << 40) | ((unsigned long long)side << 33) |
-           ((unsigned long long)kind << 32) | (unsigned long long)(uint32_t)row;
+    return ((unsigned long long)iteration << 40) | ((unsigned long long)side << 32) |
+           ((unsigned long long)((uint32_t)row & 0x7fffffffu) << 1) |
+           (unsigned long long)(kind & 1);
+}
+
+static inline int cuda_fail_iteration(unsigned long long key) { return (int)(key >> 40); }
+static inline int cuda_fail_side(unsigned long long key) { return (int)((key >> 32) & 1); }
+static inline int cuda_fail_kind(unsigned long long key) { return (int)(key & 1); }
+static inline int64_t cuda_fail_row(unsigned long long key)
+{
+    return (int64_t)((key >> 1) & 0x7fffffffull);
 }
 
 #endif /* GPUALS_CUDA_COMMON_CUH */
