@@ -55,55 +55,27 @@ typedef struct {
 
 static const char *side_name(int side) { return side ? "item" : "user"; }
 
-/* C's structure and values (rows of `side`), checked as the CPU engine checks them, and the
- * 32-bit row and column counts the device kernels index with. */
-static gpuals_status check_matrix(const csr *C, int side)
-{
-    if (C->rows > INT32_MAX || C->cols > INT32_MAX)
-        return gpuals_fail(GPUALS_ERR_USAGE, "cuda_als_fit: the %s matrix has %lld x %lld rows "
-                           "and columns; the GPU path takes at most 2^31 - 1 of each",
-                           side_name(side), (long long)C->rows, (long long)C->cols);
-    return als_check_matrix("cuda_als_fit", C, side);
-}
-
 /* The arguments, before anything touches the device. */
 static gpuals_status check_args(const csr *Cui, const csr *Ciu, const gpuals_params *p,
                                 const float *X, const float *Y, cuda_cg_form form)
 {
     const char *fn = "cuda_als_fit";
 
-    /* Pointers and settings. */
-    if (!Cui || !Ciu || !p || !X || !Y)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: NULL argument", fn);
+    /* What the CPU engine checks: pointers, settings, shapes and every entry of both. */
+    GPUALS_TRY(als_check_fit_args(fn, Cui, Ciu, p, X, Y));
+
+    /* What only the device path needs: float32, a known CG form, 32-bit row and column
+     * counts for the kernels' indexing. */
     if (p->dtype != GPUALS_DTYPE_FLOAT32)
         return gpuals_fail(GPUALS_ERR_USAGE, "%s: float64 training is not supported on the GPU "
                            "(it runs on the CPU only: use --device cpu or auto)", fn);
-    if (p->factors < 1)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: factors must be at least 1 (got %d)", fn,
-                           p->factors);
-    if (p->iters < 0)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: iters must be >= 0 (got %d)", fn, p->iters);
-    if (!(p->reg >= 0) || !isfinite(p->reg))
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: reg must be a finite number >= 0 (got %g)", fn,
-                           p->reg);
-    if (p->solver != GPUALS_SOLVER_CG && p->solver != GPUALS_SOLVER_CHOLESKY)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: unknown solver %d", fn, (int)p->solver);
-    if (p->solver == GPUALS_SOLVER_CG && p->cg_steps < 1)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: cg_steps must be at least 1 (got %d)", fn,
-                           p->cg_steps);
-    if (p->reg_scale != GPUALS_REG_NONE && p->reg_scale != GPUALS_REG_FREQUENCY)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: unknown reg_scale %d", fn, (int)p->reg_scale);
     if (form != CUDA_CG_FUSED && form != CUDA_CG_LIBRARY)
         return gpuals_fail(GPUALS_ERR_USAGE, "%s: unknown CG form %d", fn, (int)form);
-
-    /* Ciu must have the transpose's shape; then every entry of both. */
-    if (Ciu->rows != Cui->cols || Ciu->cols != Cui->rows || Ciu->nnz != Cui->nnz)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: the item matrix (%lld x %lld, %lld stored) is "
-                           "not the transpose of the user matrix (%lld x %lld, %lld stored)", fn,
-                           (long long)Ciu->rows, (long long)Ciu->cols, (long long)Ciu->nnz,
-                           (long long)Cui->rows, (long long)Cui->cols, (long long)Cui->nnz);
-    CUDA_STEP(check_matrix(Cui, 0));
-    return check_matrix(Ciu, 1);
+    if (Cui->rows > INT32_MAX || Cui->cols > INT32_MAX)
+        return gpuals_fail(GPUALS_ERR_USAGE, "%s: the matrix has %lld x %lld rows and columns; "
+                           "the GPU path takes at most 2^31 - 1 of each", fn,
+                           (long long)Cui->rows, (long long)Cui->cols);
+    return GPUALS_OK;
 }
 
 /* ========================================================================================== */

@@ -92,8 +92,8 @@ gpuals_status als_failure_status(const als_failure *fl, int side, int iteration)
                        "(row index) at iteration %d", -fl->detail, who, row, iteration);
 }
 
-/* als.h: the structure of C (rows of `side`): row pointers, column bounds, finite values. */
-gpuals_status als_check_matrix(const char *fn, const csr *C, int side)
+/* The structure of C (rows of `side`): row pointers, column bounds, finite values. */
+static gpuals_status als_check_matrix(const char *fn, const csr *C, int side)
 {
     const char *who = als_side_name(side), *other = als_side_name(1 - side);
 

@@ -55,11 +55,12 @@ gpuals_status als_solve_row_exact(const float *Y, int64_t n_items, int f, const 
                                   double lambda, const int32_t *items, const float *conf,
                                   int64_t n, float *x_out);
 
-/* Check a confidence matrix whose rows are `side` (ALS_SIDE_USERS or ALS_SIDE_ITEMS) before
- * training: row pointers that span nnz and never decrease, columns in range, finite values.
- * GPUALS_ERR_USAGE (or GPUALS_ERR_NUMERIC for a non-finite value) with a message that starts
- * with fn and names the row and column. Shared by the CPU and GPU paths. */
-gpuals_status als_check_matrix(const char *fn, const csr *C, int side);
+/* Check the arguments of a fit, on the CPU and the GPU path alike (fn names the caller in
+ * messages): non-NULL pointers, settings in range, Ciu the transpose shape of Cui, every column
+ * index inside its matrix and every confidence finite. GPUALS_ERR_USAGE for a bad argument, GPUALS_ERR_NUMERIC naming the row and
+ * column of a non-finite confidence. */
+gpuals_status als_check_fit_args(const char *fn, const csr *Cui, const csr *Ciu,
+                                 const gpuals_params *p, const void *X, const void *Y);
 
 /* An instrumentation hook for the benchmark (bench/): when set, fn(0, side, user) runs just
  * before the CPU engine solves the rows of a half-iteration (after its Gram matrix is ready) and

@@ -83,12 +83,6 @@ gpuals_status als_failure_status(const als_failure *fl, int side, int iteration)
 /* "user" or "item". */
 const char *als_side_name(int side);
 
-/* Check the arguments of a fit (fn names the caller in messages): non-NULL pointers, settings
- * in range, Ciu the transpose shape of Cui, every column index inside its matrix and every
- * confidence finite. GPUALS_ERR_USAGE for a bad argument, GPUALS_ERR_NUMERIC naming the row and
- * column of a non-finite confidence. */
-gpuals_status als_check_fit_args(const char *fn, const csr *Cui, const csr *Ciu,
-                                 const gpuals_params *p, const void *X, const void *Y);
 
 /* Threads to use: p->threads, or every core OpenMP offers when it is 0. */
 int als_thread_count(const gpuals_params *p);
