@@ -15,6 +15,12 @@
 # GPU_CHECK_DEADLINE to change), so the script ends in time even when a step hangs. With $OUT
 # set, the log (gpu-check.log), the harness results and a summary are written there.
 #
+# The GPU machine has CUDA, CMake and a compiler but not the Debian libraries gpu-als links
+# (OpenBLAS, LAPACKE, libcsv, Jansson, uthash, xxHash, cmocka) and cannot install them. Where
+# they are missing, gather them first on a development machine with bench/gpu-deps.sh and send
+# .gpudeps/ along (the device tool's `carry`); this script unpacks them into .gpudeps/root and
+# builds against them.
+#
 # Usage: bench/gpu-check.sh [BUILD_DIR]     (default: build-gpucheck in the repository root)
 # Exit: 0 when the build and every test passed, 1 otherwise (the summary says which step).
 set -u
@@ -73,6 +79,29 @@ else
 fi
 nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 "$nvcc_bin" --version 2>/dev/null | tail -2
+
+# 0. Carried libraries (bench/gpu-deps.sh), unpacked beside the tree, never into /.
+deps=$root/.gpudeps
+if ls "$deps"/*.deb > /dev/null 2>&1; then
+    sysroot=$deps/root
+    rm -rf "$sysroot"
+    mkdir -p "$sysroot"
+    for f in "$deps"/*.deb; do dpkg-deb -x "$f" "$sysroot" 2>/dev/null || dpkg -x "$f" "$sysroot"; done
+    lib=$sysroot/usr/lib/x86_64-linux-gnu
+    # Debian places BLAS and LAPACK behind alternatives, which unpacking does not set up: name
+    # OpenBLAS's folder directly, and give pkg-config the blas and lapack it would link.
+    ln -sf blas-openblas.pc "$lib/openblas-pthread/pkgconfig/blas.pc"
+    ln -sf lapack-openblas.pc "$lib/openblas-pthread/pkgconfig/lapack.pc"
+    libdirs=$lib:$lib/openblas-pthread:$lib/blas:$lib/lapack
+    export PATH=$sysroot/usr/bin:$PATH
+    export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    export LIBRARY_PATH=$libdirs${LIBRARY_PATH:+:$LIBRARY_PATH}
+    export CPATH=$sysroot/usr/include:$sysroot/usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}
+    export PKG_CONFIG_PATH=$lib/pkgconfig:$lib/openblas-pthread/pkgconfig
+    export PKG_CONFIG_SYSROOT_DIR=$sysroot
+    export CMAKE_PREFIX_PATH=$sysroot/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+    echo "carried libraries: $(ls "$deps"/*.deb | wc -l) packages unpacked into $sysroot"
+fi
 
 # 1. Build.
 rm -rf "$build"
