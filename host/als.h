@@ -57,8 +57,8 @@ gpuals_status als_solve_row_exact(const float *Y, int64_t n_items, int f, const 
 
 /* Check the arguments of a fit, on the CPU and the GPU path alike (fn names the caller in
  * messages): non-NULL pointers, settings in range, Ciu the transpose shape of Cui, every column
- * index inside its matrix and every confidence finite. GPUALS_ERR_USAGE for a bad argument, GPUALS_ERR_NUMERIC naming the row and
- * column of a non-finite confidence. */
+ * index inside its matrix and every confidence finite. GPUALS_ERR_USAGE for a bad argument,
+ * GPUALS_ERR_NUMERIC naming the row and column of a non-finite confidence. */
 gpuals_status als_check_fit_args(const char *fn, const csr *Cui, const csr *Ciu,
                                  const gpuals_params *p, const void *X, const void *Y);
 

@@ -630,6 +630,31 @@ static gpuals_status ALS_FN(run_alloc)(ALS_FN(als_run) *r)
                        r->nt, r->f);
 }
 
+/* The loss of X and Y with both Gram matrices computed here (als.h: als_loss); NaN when the
+ * arguments are bad or memory runs out. */
+static double ALS_FN(als_loss_standalone)(const csr *Cui, const ALS_T *X, const ALS_T *Y,
+                                          int f, const gpuals_params *p)
+{
+    /* Check the arguments (no status to return: NaN says the loss could not be computed). */
+    if (!Cui || !X || !Y || !p || f <= 0) return NAN;
+
+    /* Both Gram matrices, the column counts under FREQUENCY, then the loss. */
+    int nt = als_thread_count(p);
+    size_t ff = (size_t)f * (size_t)f;
+    double *Gx = malloc(ff * sizeof *Gx), *Gy = malloc(ff * sizeof *Gy);
+    int64_t *counts = p->reg_scale == GPUALS_REG_FREQUENCY ? als_column_counts(Cui) : NULL;
+    double loss = NAN;
+    int saved = als_blas_single();
+    if (Gx && Gy && ALS_FN(als_gram)(X, Cui->rows, f, (size_t)f, nt, Gx) == GPUALS_OK &&
+        ALS_FN(als_gram)(Y, Cui->cols, f, (size_t)f, nt, Gy) == GPUALS_OK)
+        loss = ALS_FN(als_loss_grams)(Cui, X, Y, f, (size_t)f, p, Gx, Gy, counts, nt);
+    als_blas_restore(saved);
+    free(Gx);
+    free(Gy);
+    free(counts);
+    return loss;
+}
+
 /* One half-iteration: solve the rows of C into X against Y, whose Gram matrix is Gd. */
 static gpuals_status ALS_FN(run_half)(ALS_FN(als_run) *r, const csr *C, const ALS_T *Y,
                                       ALS_T *X, const double *Gd, int side, int iteration)

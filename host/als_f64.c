@@ -34,22 +34,5 @@ gpuals_status als_fit_cpu_f64(const csr *Cui, const csr *Ciu, const gpuals_param
 double als_loss_f64(const csr *Cui, const double *X, const double *Y, int f,
                     const gpuals_params *p)
 {
-    /* Check the arguments (no status to return: NaN says the loss could not be computed). */
-    if (!Cui || !X || !Y || !p || f <= 0) return NAN;
-
-    /* Both Gram matrices, the column counts under FREQUENCY, then the loss. */
-    int nt = als_thread_count(p);
-    size_t ff = (size_t)f * (size_t)f;
-    double *Gx = malloc(ff * sizeof *Gx), *Gy = malloc(ff * sizeof *Gy);
-    int64_t *counts = p->reg_scale == GPUALS_REG_FREQUENCY ? als_column_counts(Cui) : NULL;
-    double loss = NAN;
-    int saved = als_blas_single();
-    if (Gx && Gy && als_gram_f64(X, Cui->rows, f, (size_t)f, nt, Gx) == GPUALS_OK &&
-        als_gram_f64(Y, Cui->cols, f, (size_t)f, nt, Gy) == GPUALS_OK)
-        loss = als_loss_grams_f64(Cui, X, Y, f, (size_t)f, p, Gx, Gy, counts, nt);
-    als_blas_restore(saved);
-    free(Gx);
-    free(Gy);
-    free(counts);
-    return loss;
+    return als_loss_standalone_f64(Cui, X, Y, f, p);
 }
