@@ -10,6 +10,7 @@
 #include <libgen.h>
 #include <sys/stat.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,9 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct option *longo
         }
         if (rc != 0) return rc;
     }
+    /* --threads also bounds the queries' and evaluation's OpenMP regions, not only training. */
+    if (o->params.threads > 0) omp_set_num_threads(o->params.threads);
+
     if (optind < argc) {
         if (positional == NULL)
             return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
