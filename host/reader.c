@@ -637,8 +637,10 @@ static int is_column_name(field f)
 
 /* Whether the first line s[0..n) of a delimited format is a header: 1 yes, 0 no, 2 undecided
  * (a generic two-field line of non-integers that are not all column names: the next line
- * decides). A header is a line whose rating field is not a number, or, in a generic file of 2
- * to 4 fields, a line whose fields are all common column names; .dat files never have one. */
+ * decides). A header is a line whose rating field is not a number while its ids are not both
+ * integers (a line of integer ids is data, so a bad value there is reported, not skipped), or,
+ * in a generic file of 2 to 4 fields, a line whose fields are all common column names; .dat
+ * files never have one. */
 static int header_verdict(const parse_ctx *c, const char *s, size_t n)
 {
     if (c->format == GPUALS_FORMAT_DAT) return 0;
@@ -651,7 +653,9 @@ static int header_verdict(const parse_ctx *c, const char *s, size_t n)
         if (all_names) return 1;
     }
     double v;
-    if (nf >= 3 && nf <= 4) return reader_parse_number(f[2].s, f[2].n, &v) != 0;
+    if (nf >= 3 && nf <= 4)
+        return reader_parse_number(f[2].s, f[2].n, &v) != 0 &&
+               !(is_integer(f[0]) && is_integer(f[1]));
     if (c->format == GPUALS_FORMAT_DELIM && nf == 2 && !is_integer(f[0]) && !is_integer(f[1]))
         return 2;
     return 0;

@@ -42,6 +42,14 @@ printf 'u1\ti1\t5\nu2\ti2\tlots\nu3\ti3\t4\n' >"$tmp/bad.tsv"
 expect_exit 4 info --ratings "$tmp/bad.tsv" && contains "$tmp/err" "bad.tsv:2"
 expect_exit 0 info --ratings "$tmp/bad.tsv" --skip-bad-lines && contains "$tmp/err" "skipped 1"
 expect_exit 5 info --ratings "$FIX/tiny.tsv" --min-rating 6
+# A first line with integer ids and a bad value is a bad data line, not a header.
+printf '1,2,0x10\n1,3,5\n' >"$tmp/badfirst.csv"
+expect_exit 4 info --ratings "$tmp/badfirst.csv" && contains "$tmp/err" "badfirst.csv:1"
+# train refuses, before training, to write over something that is not a model.
+expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$FIX/tiny.tsv" --iters 1000000
+mkdir -p "$tmp/notmodel" && : >"$tmp/notmodel/keep.txt"
+expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/notmodel" --iters 1000000 \
+  && contains "$tmp/err" "not a gpu-als model"
 
 # train: a model directory with every file; loading a damaged one names the file.
 expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/m" --factors 3 --iters 3 -q

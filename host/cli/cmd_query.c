@@ -40,7 +40,9 @@ enum {
 typedef struct {
     const char *cmd;
     long n;
-    const char *user;
+    const char *user;                 /* the last --user */
+    const char *user_list[MAX_LIKES]; /* every --user, in order */
+    int n_user_list;
     const char *users_file;
     int all_users;
     const char *likes[MAX_LIKES];
@@ -58,7 +60,12 @@ static int own_option(int opt, const char *arg, void *ctx)
     query_args *a = ctx;
     switch (opt) {
     case OPT_N: return cli_parse_int("n", arg, 1, 1000000, &a->n);
-    case OPT_USER: a->user = arg; return 0;
+    case OPT_USER:
+        if (a->n_user_list == MAX_LIKES)
+            return cli_usage_error(a->cmd, "at most %d --user options", MAX_LIKES);
+        a->user_list[a->n_user_list++] = arg;
+        a->user = arg;
+        return 0;
     case OPT_USERS_FILE: a->users_file = arg; return 0;
     case OPT_ALL_USERS: a->all_users = 1; return 0;
     case OPT_LIKE:
@@ -300,7 +307,7 @@ static void help_recommend(void)
            "Top-N items for users, best first, leaving out the items each user already has.\n"
            "Never returns a filtered item; when fewer candidates remain it returns fewer and\n"
            "says so on stderr. Output: TSV user, rank, item, score, title (or --json).\n\n"
-           "      --user ID           one user (by raw id)\n"
+           "      --user ID           a user (by raw id; repeat it for several)\n"
            "      --users FILE        the users listed in FILE, one raw id per line\n"
            "      --all-users         every user of the model\n"
            "      --like ITEM         a new user who likes ITEM (raw id or title; repeat it),\n"
@@ -323,16 +330,19 @@ static gpuals_status recommend_users(const gpuals_model *m, const query_args *a,
         *n = m->n_users;
         return GPUALS_OK;
     }
-    if (a->user != NULL) {
-        *users = malloc(sizeof **users);
+    if (a->n_user_list > 0) {
+        *users = malloc((size_t)a->n_user_list * sizeof **users);
         if (*users == NULL) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
-        *n = 1;
-        gpuals_status s = lookup_user(m, a->user, *users);
-        if (s != GPUALS_OK) {
-            free(*users);
-            *users = NULL;
+        *n = a->n_user_list;
+        for (int k = 0; k < a->n_user_list; k++) {
+            gpuals_status s = lookup_user(m, a->user_list[k], &(*users)[k]);
+            if (s != GPUALS_OK) {
+                free(*users);
+                *users = NULL;
+                return s;
+            }
         }
-        return s;
+        return GPUALS_OK;
     }
 
     /* --users FILE: one raw id per line. */
@@ -599,8 +609,8 @@ int cmd_similar(int argc, char **argv)
     if (rc != 0) return rc < 0 ? 0 : rc;
     if ((rc = refuse_gpu_queries("similar", &o)) != 0) return rc;
     int n_pos = argc - first;
-    if ((a.user != NULL) == (n_pos == 1) || n_pos > 1)
-        return cli_usage_error("similar", "give one ITEM (id or title) or --user ID");
+    if ((a.user != NULL) == (n_pos == 1) || n_pos > 1 || a.n_user_list > 1)
+        return cli_usage_error("similar", "give one ITEM (id or title) or one --user ID");
 
     gpuals_model *m = NULL;
     gpuals_status s = cli_model(&o, &m);

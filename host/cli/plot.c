@@ -195,17 +195,34 @@ static int run_gnuplot(const char *script)
     return 0;
 }
 
+/* Whether the file at path is a complete SVG document: it ends with the closing </svg> tag
+ * (gnuplot does not report a failed write, e.g. on a full disk, so we look). */
+static int svg_complete(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return 0;
+    char tail[64] = "";
+    size_t n = 0;
+    if (fseek(f, -(long)(sizeof tail - 1), SEEK_END) != 0) rewind(f);
+    n = fread(tail, 1, sizeof tail - 1, f);
+    fclose(f);
+    tail[n] = '\0';
+    return strstr(tail, "</svg>") != NULL;
+}
+
 int plot_svg(const char *path, const char *title, const plot_panel *panels, int n_panels)
 {
     int rc = plot_check_gnuplot();
     if (rc == 0) rc = cli_check_output("--plot", path, 0);
     if (rc != 0) return rc;
 
-    /* The script, in a private temporary file. */
+    /* The script, in a private temporary file; the SVG goes to a temporary name beside path
+     * and is renamed only once it is complete. */
     const char *tmp = getenv("TMPDIR");
-    char script[4096];
+    char script[4096], partial[4200];
     snprintf(script, sizeof script, "%s/gpu-als-plot-XXXXXX",
              tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    snprintf(partial, sizeof partial, "%s.tmp-%ld", path, (long)getpid());
     int fd = mkstemp(script);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
@@ -216,7 +233,7 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
         }
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
-    write_script(f, path, title, panels, n_panels);
+    write_script(f, partial, title, panels, n_panels);
     int err = fflush(f) != 0 ? errno : ferror(f) ? EIO : 0;
     if (fclose(f) != 0 && err == 0) err = errno;
     if (err != 0) {
@@ -225,16 +242,17 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
 
-    /* Draw, clean up, and check that the SVG is there. */
+    /* Draw, clean up, and publish the SVG only when it is whole. */
     rc = run_gnuplot(script);
     unlink(script);
-    if (rc != 0) return rc;
-    struct stat st;
-    int err_stat = stat(path, &st) != 0 ? errno : 0;
-    if (err_stat != 0 || st.st_size == 0) {
-        cli_note("gnuplot wrote no plot to %s: %s", path,
-                 err_stat != 0 ? strerror(err_stat) : "the file is empty");
-        return gpuals_status_exit_code(GPUALS_ERR_IO);
+    if (rc == 0 && !svg_complete(partial)) {
+        cli_note("gnuplot could not write a complete plot to %s (is the disk full?)", path);
+        rc = gpuals_status_exit_code(GPUALS_ERR_IO);
     }
-    return 0;
+    if (rc == 0 && rename(partial, path) != 0) {
+        cli_note("cannot write %s: %s", path, strerror(errno));
+        rc = gpuals_status_exit_code(GPUALS_ERR_IO);
+    }
+    if (rc != 0) unlink(partial);
+    return rc;
 }
