@@ -158,13 +158,18 @@ for cmd in eval tune; do
         fail "$cmd --plot: more than one message: $(cat "$work/err")"
     no_work "$cmd --plot /nonexistent-dir/p.svg"
 done
-# A write that fails later (a full device) or at once (no permission) names the reason.
-expect_exit 3 eval "${small[@]}" -q --history /dev/full
-grep -q -E "cannot write.*/dev/full.*: [A-Za-z]" "$work/err" ||
-    fail "eval --history /dev/full gives no reason: $(cat "$work/err")"
-expect_exit 3 tune "${small[@]}" -q --out /dev/full
-grep -q -E "cannot write.*/dev/full.*: [A-Za-z]" "$work/err" ||
-    fail "tune --out /dev/full gives no reason: $(cat "$work/err")"
+# A write that fails later (a full device) or at once (no permission) names the reason. Only
+# where /dev/full is the real device: some sandboxes lack it, and writing would make a file.
+if [ -c /dev/full ]; then
+    expect_exit 3 eval "${small[@]}" -q --history /dev/full
+    grep -q -E "cannot write.*/dev/full.*: [A-Za-z]" "$work/err" ||
+        fail "eval --history /dev/full gives no reason: $(cat "$work/err")"
+    expect_exit 3 tune "${small[@]}" -q --out /dev/full
+    grep -q -E "cannot write.*/dev/full.*: [A-Za-z]" "$work/err" ||
+        fail "tune --out /dev/full gives no reason: $(cat "$work/err")"
+else
+    echo "note: /dev/full is not a character device here; full-device checks not run"
+fi
 
 # --- nobody to evaluate is an error (exit 5), said before training --------------------------------
 expect_exit 5 eval "${small[@]}" --test-fraction 0

@@ -100,4 +100,11 @@ python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
 assert d['popular'][0]['item']=='caf\u00e9', d" "$tmp/out" || { echo "FAIL: Latin-1 id in JSON";
   failures=$((failures + 1)); }
 
+# Output through a link (or a device such as /dev/stdout) is written in place, never replaced.
+: >"$tmp/target.tsv"
+ln -s "$tmp/target.tsv" "$tmp/link.tsv"
+expect_exit 0 recommend "${M[@]}" --user alice --out "$tmp/link.tsv"
+[ -L "$tmp/link.tsv" ] && [ -s "$tmp/target.tsv" ] || { echo "FAIL: --out replaced a link";
+  failures=$((failures + 1)); }
+
 finish

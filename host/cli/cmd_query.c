@@ -110,14 +110,21 @@ typedef struct {
     char tmp[4096];
     char *buf;
     size_t len;
+    int direct; /* path is a device or pipe, written in place */
 } output;
 
 static int output_open(output *o, const char *path)
 {
     memset(o, 0, sizeof *o);
     o->path = path;
+    struct stat st;
     if (path == NULL) {
         o->f = open_memstream(&o->buf, &o->len);
+    } else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* A link, a device or a pipe (/dev/stdout, /dev/null, a FIFO) is written through as it
+         * is, never replaced by a rename. */
+        o->f = fopen(path, "w");
+        o->direct = 1;
     } else {
         snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%ld", path, (long)getpid());
         o->f = fopen(o->tmp, "w");
@@ -141,6 +148,11 @@ static int output_close(output *o, int ok)
         if (!ok) return 0;
         if (bad) cli_note("cannot write the results to stdout");
         return bad ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
+    }
+    if (o->direct) {
+        if (!ok || !bad) return 0;
+        cli_note("cannot write %s: %s", o->path, strerror(err));
+        return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     if (ok && !bad && rename(o->tmp, o->path) == 0) return 0;
     err = bad ? err : errno;

@@ -222,7 +222,10 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
     char script[4096], partial[4200];
     snprintf(script, sizeof script, "%s/gpu-als-plot-XXXXXX",
              tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    snprintf(partial, sizeof partial, "%s.tmp-%ld", path, (long)getpid());
+    struct stat st;
+    int direct = lstat(path, &st) == 0 && !S_ISREG(st.st_mode); /* a link or device: in place */
+    if (direct) snprintf(partial, sizeof partial, "%s", path);
+    else snprintf(partial, sizeof partial, "%s.tmp-%ld", path, (long)getpid());
     int fd = mkstemp(script);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
@@ -249,10 +252,10 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
         cli_note("gnuplot could not write a complete plot to %s (is the disk full?)", path);
         rc = gpuals_status_exit_code(GPUALS_ERR_IO);
     }
-    if (rc == 0 && rename(partial, path) != 0) {
+    if (rc == 0 && !direct && rename(partial, path) != 0) {
         cli_note("cannot write %s: %s", path, strerror(errno));
         rc = gpuals_status_exit_code(GPUALS_ERR_IO);
     }
-    if (rc != 0) unlink(partial);
+    if (rc != 0 && !direct) unlink(partial);
     return rc;
 }
