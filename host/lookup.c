@@ -204,10 +204,44 @@ static gpuals_status unknown_id(const gpuals_model *m, lookup_side side, const c
     return gpuals_fail(GPUALS_ERR_NOT_FOUND, "%s", msg.text);
 }
 
+/* The Latin-1 bytes of UTF-8 text whose characters are all below U+0100, with at least one
+ * above U+007F, into out (cap bytes); 0 when the text is not such. JSON output shows ids that
+ * are not UTF-8 converted from Latin-1 this way, so an id copied from it still finds its row. */
+static int utf8_to_latin1(const char *text, char *out, size_t cap)
+{
+    size_t w = 0;
+    int wide = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (w + 1 >= cap) return 0;
+        if (*p < 0x80) {
+            out[w++] = (char)*p;
+        } else if ((*p == 0xC2 || *p == 0xC3) && (p[1] & 0xC0) == 0x80) {
+            out[w++] = (char)(((*p & 0x03) << 6) | (p[1] & 0x3F));
+            p++;
+            wide = 1;
+        } else {
+            return 0;
+        }
+    }
+    out[w] = '\0';
+    return wide;
+}
+
+/* Index of a raw id on one side, as typed or, failing that, as its Latin-1 bytes; -1 if none. */
+static int64_t find_id(const gpuals_model *m, lookup_side side, const char *raw_id)
+{
+    int64_t at = side == LOOKUP_USERS ? gpuals_model_user_index(m, raw_id)
+                                      : gpuals_model_item_index(m, raw_id);
+    char latin1[1024];
+    if (at >= 0 || !utf8_to_latin1(raw_id, latin1, sizeof latin1)) return at;
+    return side == LOOKUP_USERS ? gpuals_model_user_index(m, latin1)
+                                : gpuals_model_item_index(m, latin1);
+}
+
 gpuals_status lookup_user(const gpuals_model *m, const char *raw_id, int64_t *index)
 {
     if (!m || !raw_id || !index) return gpuals_fail(GPUALS_ERR_USAGE, "lookup_user: NULL argument");
-    *index = gpuals_model_user_index(m, raw_id);
+    *index = find_id(m, LOOKUP_USERS, raw_id);
     if (*index >= 0) return GPUALS_OK;
     return unknown_id(m, LOOKUP_USERS, raw_id);
 }
@@ -216,7 +250,7 @@ gpuals_status lookup_item_id(const gpuals_model *m, const char *raw_id, int64_t 
 {
     if (!m || !raw_id || !index)
         return gpuals_fail(GPUALS_ERR_USAGE, "lookup_item_id: NULL argument");
-    *index = gpuals_model_item_index(m, raw_id);
+    *index = find_id(m, LOOKUP_ITEMS, raw_id);
     if (*index >= 0) return GPUALS_OK;
     return unknown_id(m, LOOKUP_ITEMS, raw_id);
 }
@@ -348,7 +382,7 @@ gpuals_status lookup_item(const gpuals_model *m, const char *id_or_title, int64_
 {
     if (!m || !id_or_title || !index)
         return gpuals_fail(GPUALS_ERR_USAGE, "lookup_item: NULL argument");
-    *index = gpuals_model_item_index(m, id_or_title);
+    *index = find_id(m, LOOKUP_ITEMS, id_or_title);
     if (*index >= 0) return GPUALS_OK;
     if (!m->titles) return unknown_id(m, LOOKUP_ITEMS, id_or_title);
     return find_title(m, id_or_title, index, 1);

@@ -99,6 +99,9 @@ expect_exit 0 info --ratings "$tmp/latin1.tsv" --json
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
 assert d['popular'][0]['item']=='caf\u00e9', d" "$tmp/out" || { echo "FAIL: Latin-1 id in JSON";
   failures=$((failures + 1)); }
+# ...and the converted id, as JSON shows it, names the same item on the command line.
+expect_exit 0 train --ratings "$tmp/latin1.tsv" --out "$tmp/l1" --factors 2 --iters 2 -q
+expect_exit 0 score --model "$tmp/l1" anna "café"
 
 # Output through a link (or a device such as /dev/stdout) is written in place, never replaced.
 : >"$tmp/target.tsv"
