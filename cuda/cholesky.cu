@@ -8,7 +8,7 @@
  *     b_u = sum_{i in u} max(c_i, 0) o_i
  *     A_u t_u = b_u     by potrf (A_u = L L^T) and potrs
  *
- * the `implicit` library's least_squares (peers.md 1b) and the CPU engine's Cholesky solver.
+ * as in the `implicit` library's least_squares and the CPU engine's Cholesky solver.
  * One block builds one row's A_u and b_u: the row's entries are staged in shared memory a tile
  * at a time, and each thread owns a fixed set of A_u's elements, adding w_i o_i[j] o_i[k] for the
  * tile (the product o_i[j] o_i[k] is formed first, so A_u comes out exactly symmetric). b_u is
