@@ -390,10 +390,9 @@ static gpuals_status mark_list(unsigned char *mask, int64_t n_items, const int64
     return GPUALS_OK;
 }
 
-/* The per-item "may be returned" mask of the allow and deny lists of o, or NULL when o has
- * neither (every item may be returned). */
-static gpuals_status build_allowed(int64_t n_items, const gpuals_rec_options *o,
-                                   unsigned char **out)
+/* query.h: the per-item "may be returned" mask of o's allow and deny lists. */
+gpuals_status query_allowed_mask(int64_t n_items, const gpuals_rec_options *o,
+                                 unsigned char **out)
 {
     *out = NULL;
     if ((o->n_allow < 0 || (o->n_allow > 0 && !o->allow)) ||
@@ -425,7 +424,7 @@ static gpuals_status recommend_core(const gpuals_model *m, const float *x, const
         o = &defaults;
     }
     unsigned char *allowed = NULL;
-    GPUALS_TRY(build_allowed(m->n_items, o, &allowed));
+    GPUALS_TRY(query_allowed_mask(m->n_items, o, &allowed));
     topn_filter flt;
     memset(&flt, 0, sizeof flt);
     if (o->filter_liked && ex) {

@@ -38,6 +38,12 @@ gpuals_status topn_batch_on(gpuals_device dev, const float *Q, int64_t nq, const
                             int64_t n_cand, int f, const topn_filter *flt, int n, int64_t *idx,
                             float *score, int *n_out, gpuals_device *used);
 
+/* The per-item "may be returned" mask (n_items bytes, 1 = may) of o's allow and deny lists,
+ * for topn_filter.allowed; *out is NULL when o has neither (every item may be returned) and is
+ * the caller's to free. GPUALS_ERR_USAGE for an index outside 0..n_items-1. */
+gpuals_status query_allowed_mask(int64_t n_items, const gpuals_rec_options *o,
+                                 unsigned char **out);
+
 /* Euclidean norms of the rows of F (rows x f) as reciprocals, 0 for a zero row (so a zero
  * vector has similarity 0 with everything). */
 void row_inv_norms(const float *F, int64_t rows, int f, float *out);

@@ -397,8 +397,9 @@ static void note_short(const char *who, int k, int n)
              k == 1 ? " remains" : "s remain", k, n);
 }
 
-/* Many users: their factor rows scored in batches by one matrix product each and a partial
- * selection (topn_batch). Users without interactions are left out and counted. */
+/* Known users: their factor rows scored in batches by one matrix product each and a partial
+ * selection (topn_batch_on). Among many users, those without interactions are left out and
+ * counted; a single such user is an error, not a ranking of ties. */
 static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users, int64_t n_users,
                                     int n, const gpuals_rec_options *ro, output *out,
                                     json_t *arr, const cli_opts *o)
@@ -431,13 +432,7 @@ static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users,
     }
 
     /* The allow/deny mask over items. */
-    if (s == GPUALS_OK && (ro->allow != NULL || ro->deny != NULL)) {
-        allowed = malloc((size_t)(m->n_items ? m->n_items : 1));
-        if (allowed == NULL) s = gpuals_fail(GPUALS_ERR_NOMEM, "out of memory");
-        else memset(allowed, ro->allow != NULL ? 0 : 1, (size_t)m->n_items);
-        for (int64_t k = 0; allowed && k < ro->n_allow; k++) allowed[ro->allow[k]] = 1;
-        for (int64_t k = 0; allowed && k < ro->n_deny; k++) allowed[ro->deny[k]] = 0;
-    }
+    if (s == GPUALS_OK) s = query_allowed_mask(m->n_items, ro, &allowed);
 
     /* Rank and write. */
     topn_filter flt = {0};
@@ -526,17 +521,7 @@ static int run_recommend(const gpuals_model *m, const query_args *a, const cli_o
         free(x);
     } else {
         s = recommend_users(m, a, &users, &n_users);
-        if (s == GPUALS_OK && n_users == 1 && o->params.device == GPUALS_DEVICE_CPU) {
-            /* One user: a user without interactions is an error, not a ranking of ties. */
-            int k = 0;
-            s = gpuals_recommend(m, users[0], n, &ro, hits, &k);
-            if (s == GPUALS_OK && k < n && o->verbosity > 0)
-                note_short(gpuals_model_user_id(m, users[0]), k, n);
-            if (s == GPUALS_OK) write_ranked(&out, arr, m, gpuals_model_user_id(m, users[0]),
-                                             hits, k, n);
-        } else if (s == GPUALS_OK) {
-            s = recommend_many(m, users, n_users, n, &ro, &out, arr, o);
-        }
+        if (s == GPUALS_OK) s = recommend_many(m, users, n_users, n, &ro, &out, arr, o);
     }
     if (s == GPUALS_OK && arr != NULL) {
         rc = emit_json(&out, arr);
