@@ -31,6 +31,9 @@ lacks "$tmp/out" "nan"
 expect_exit 0 --iters 2 -q --like "Heat (1995)" --like "alien (1979)" -n 5 && contains "$tmp/out" "Heat (1995)"
 expect_exit 8 --iters 2 --like "Star Wars" && contains "$tmp/err" "Star Wars: Episode IV"
 expect_exit 7 --iters 2 --like "No Such Film Whatsoever (2042)"
+expect_exit 0 --iters 2 -q --history "$tmp/walk.csv"
+[ "$(wc -l <"$tmp/walk.csv")" -eq 3 ] && contains "$tmp/walk.csv" "iteration,seconds,loss" \
+  || { echo "FAIL: walkthrough --history"; failures=$((failures + 1)); }
 expect_exit 0 --iters 3 --json -q
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['recommendations'])==20 \
 and len(d['iterations'])==3" "$tmp/out" || { echo "FAIL: --json"; failures=$((failures + 1)); }

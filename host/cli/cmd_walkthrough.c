@@ -11,6 +11,7 @@
  *
  * The embedded data is filtered to ratings >= 3 unless --min-rating says otherwise.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +101,11 @@ static gpuals_status resolve_likes(const gpuals_data *d, const cli_opts *o, cons
     return s;
 }
 
-/* The training section: settings, then one line per iteration on stdout. */
+/* The training section: settings, then one line per iteration on stdout; the --history file
+ * is kept by the shared cli_progress, quiet so that it writes nothing on stderr. */
 typedef struct {
-    FILE *history;
+    cli_opts quiet;
+    cli_progress history;
     int iters;
     int json;
     json_t *lines;
@@ -111,11 +114,7 @@ typedef struct {
 static int walk_iteration(int iteration, double seconds, double loss, void *user)
 {
     walk_progress *w = user;
-    if (w->history != NULL) {
-        fprintf(w->history, "%d,%.6f,", iteration, seconds);
-        if (isfinite(loss)) fprintf(w->history, "%.9g", loss);
-        fputc('\n', w->history);
-    }
+    cli_progress_iteration(iteration, seconds, loss, &w->history);
     if (w->json) {
         json_t *row = json_object();
         json_object_set_new(row, "iteration", json_integer(iteration));
@@ -331,18 +330,17 @@ int cmd_walkthrough(int argc, char **argv)
         else printf("Cholesky");
         printf(", %d iterations\n", p->iters);
     }
-    if (o.history_path != NULL) {
-        w.history = fopen(o.history_path, "w");
-        if (w.history == NULL) {
-            s = gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s", o.history_path);
-            goto fail;
-        }
-        fputs(CLI_HISTORY_HEADER "\n", w.history);
+    w.quiet = o;
+    w.quiet.verbosity = 0;
+    if (cli_progress_start(&w.history, &w.quiet) != 0) {
+        s = gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s: %s", o.history_path,
+                        strerror(errno));
+        goto fail;
     }
     s = gpuals_train(d, p, walk_iteration, &w, &m);
-    if (w.history != NULL && fclose(w.history) != 0 && s == GPUALS_OK)
-        s = gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s", o.history_path);
-    w.history = NULL;
+    if (cli_progress_finish(&w.history) != 0 && s == GPUALS_OK)
+        s = gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s: %s", o.history_path,
+                        strerror(errno));
     if (s != GPUALS_OK) goto fail;
     cli_device_note(&o, m);
     if (doc) {
@@ -370,7 +368,7 @@ int cmd_walkthrough(int argc, char **argv)
     return rc;
 
 fail:
-    if (w.history != NULL) fclose(w.history);
+    cli_progress_finish(&w.history);
     json_decref(doc);
     json_decref(w.lines);
     gpuals_model_free(m);
