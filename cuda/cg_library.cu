@@ -22,9 +22,10 @@
  * breaks out of its loop there); the library calls still compute its products, which are then
  * ignored. Index types: cuSPARSE wants the row pointers and the column indices of one type, so
  * while nnz fits in 32 bits the side keeps a 32-bit copy of its row pointers, and beyond that a
- * 64-bit copy of its column indices. SDDMM's B operand is O^T: we describe O as row-major
- * cols x f with opB = TRANSPOSE, and if cuSPARSE declines that at set-up, the same memory as a
- * column-major f x cols matrix with opB = NON_TRANSPOSE.
+ * 64-bit copy of its column indices. SDDMM's B operand is O^T, described as what the memory of
+ * O already is when read column-major: an f x cols matrix with leading dimension f, used
+ * without transposition (SpMM reads the same memory as row-major cols x f). Each (side,
+ * operation) pair has a workspace of its own, so no call can see another's scratch state.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,8 @@ typedef struct {
     cusparseSpMatDescr_t S;         /* pattern of C, values in cg_lib.s */
     cusparseDnMatDescr_t selfm, pm, apm, otherm;
     cusparseDnMatDescr_t otherc;    /* the same memory as f x cols column-major (SDDMM's B) */
-    cusparseOperation_t sddmm_opb;  /* TRANSPOSE with otherm, or NON_TRANSPOSE with otherc */
+    void *sddmm_work, *spmm_work;   /* the two calls' workspaces */
+    size_t sddmm_bytes, spmm_bytes;
 } lib_side;
 
 struct cg_lib {
@@ -49,8 +51,7 @@ struct cg_lib {
     float *s;                       /* nnz sampled values */
     float *rs;                      /* per-row r.r */
     unsigned char *done;            /* per-row convergence flag */
-    void *work;                     /* cuSPARSE workspace (SDDMM and SpMM, used in turn) */
-    size_t work_bytes, held;
+    size_t held;
     int index64;
     int f;
     lib_side side[2];
@@ -227,31 +228,27 @@ static gpuals_status side_setup(cg_lib *L, const dev_env *env, lib_side *sd, con
                                  CUSPARSE_ORDER_ROW));
     CUDA_TRY(cusparseCreateDnMat(&sd->otherm, C->cols, f, f, other, CUDA_R_32F,
                                  CUSPARSE_ORDER_ROW));
+    CUDA_TRY(cusparseCreateDnMat(&sd->otherc, f, C->cols, f, other, CUDA_R_32F,
+                                 CUSPARSE_ORDER_COL));
 
-    /* SDDMM's B operand, as the library accepts it (file comment). */
+    /* The workspaces, at least a little even where the library asks for none, so that no
+     * call is handed a null buffer. */
     const float one = 1.0f, zero = 0.0f;
-    size_t sddmm_b = 0, spmm_b = 0;
-    sd->sddmm_opb = CUSPARSE_OPERATION_TRANSPOSE;
-    cusparseStatus_t ss = cusparseSDDMM_bufferSize(
-        L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE, sd->sddmm_opb, &one, sd->selfm, sd->otherm,
-        &zero, sd->S, CUDA_R_32F, CUSPARSE_SDDMM_ALG_DEFAULT, &sddmm_b);
-    if (ss == CUSPARSE_STATUS_NOT_SUPPORTED || ss == CUSPARSE_STATUS_INVALID_VALUE) {
-        CUDA_TRY(cusparseCreateDnMat(&sd->otherc, f, C->cols, f, other, CUDA_R_32F,
-                                     CUSPARSE_ORDER_COL));
-        sd->sddmm_opb = CUSPARSE_OPERATION_NON_TRANSPOSE;
-        ss = cusparseSDDMM_bufferSize(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE, sd->sddmm_opb,
-                                      &one, sd->selfm, sd->otherc, &zero, sd->S, CUDA_R_32F,
-                                      CUSPARSE_SDDMM_ALG_DEFAULT, &sddmm_b);
-    }
-    CUDA_TRY_TEXT(ss, "cusparseSDDMM_bufferSize(...)");
-
-    /* Workspace: the larger of SDDMM's and SpMM's needs. */
+    CUDA_TRY(cusparseSDDMM_bufferSize(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                      CUSPARSE_OPERATION_NON_TRANSPOSE, &one, sd->selfm,
+                                      sd->otherc, &zero, sd->S, CUDA_R_32F,
+                                      CUSPARSE_SDDMM_ALG_DEFAULT, &sd->sddmm_bytes));
     CUDA_TRY(cusparseSpMM_bufferSize(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE,
                                      CUSPARSE_OPERATION_NON_TRANSPOSE, &one, sd->S, sd->otherm,
                                      &one, sd->apm, CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT,
-                                     &spmm_b));
-    if (sddmm_b > L->work_bytes) L->work_bytes = sddmm_b;
-    if (spmm_b > L->work_bytes) L->work_bytes = spmm_b;
+                                     &sd->spmm_bytes));
+    if (sd->sddmm_bytes < 256) sd->sddmm_bytes = 256;
+    if (sd->spmm_bytes < 256) sd->spmm_bytes = 256;
+    CUDA_STEP(cuda_check_fits(sd->sddmm_bytes + sd->spmm_bytes, "the cuSPARSE workspaces",
+                              NULL));
+    CUDA_STEP(cuda_alloc_bytes(&sd->sddmm_work, sd->sddmm_bytes, "the SDDMM workspace"));
+    CUDA_STEP(cuda_alloc_bytes(&sd->spmm_work, sd->spmm_bytes, "the SpMM workspace"));
+    L->held += sd->sddmm_bytes + sd->spmm_bytes;
     return GPUALS_OK;
 }
 
@@ -278,13 +275,13 @@ gpuals_status cg_lib_new(const dev_env *env, const dev_csr *Cui, const dev_csr *
     CUDA_STEP(cuda_alloc(&L->rs, (size_t)max_rows, "CG residual norms"));
     CUDA_STEP(cuda_alloc(&L->done, (size_t)max_rows, "CG convergence flags"));
     if (Cui->nnz > 0) CUDA_TRY(cudaMemsetAsync(L->s, 0, (size_t)Cui->nnz * 4, env->stream));
+    /* Rows without entries never write P, but the first product P G reads every row. */
+    CUDA_TRY(cudaMemsetAsync(L->P, 0, mf * sizeof(float), env->stream));
 
-    /* Both sides, then one workspace for all calls. */
+    /* Both sides, each with its descriptors and workspaces. */
+    L->held = cg_lib_bytes(max_rows, Cui->nnz, Cui->rows, Ciu->rows, f);
     CUDA_STEP(side_setup(L, env, &L->side[0], Cui, X, Y));
     CUDA_STEP(side_setup(L, env, &L->side[1], Ciu, Y, X));
-    CUDA_STEP(cuda_check_fits(L->work_bytes, "the cuSPARSE workspace", NULL));
-    CUDA_STEP(cuda_alloc_bytes(&L->work, L->work_bytes, "the cuSPARSE workspace"));
-    L->held = cg_lib_bytes(max_rows, Cui->nnz, Cui->rows, Ciu->rows, f) + L->work_bytes;
     return GPUALS_OK;
 }
 
@@ -301,6 +298,8 @@ static void side_free(lib_side *sd)
     if (sd->otherc) cusparseDestroyDnMat(sd->otherc);
     cuda_free_quiet(sd->indptr32);
     cuda_free_quiet(sd->indices64);
+    cuda_free_quiet(sd->sddmm_work);
+    cuda_free_quiet(sd->spmm_work);
 }
 
 void cg_lib_free(cg_lib *L)
@@ -314,7 +313,6 @@ void cg_lib_free(cg_lib *L)
     cuda_free_quiet(L->s);
     cuda_free_quiet(L->rs);
     cuda_free_quiet(L->done);
-    cuda_free_quiet(L->work);
     if (L->sp) cusparseDestroy(L->sp);
     free(L);
 }
@@ -329,16 +327,16 @@ static gpuals_status sparse_part(cg_lib *L, const dev_env *env, lib_side *sd,
                                  cusparseDnMatDescr_t v, int residual, float beta)
 {
     const float one = 1.0f, zero = 0.0f;
-    cusparseDnMatDescr_t b = sd->otherc ? sd->otherc : sd->otherm;
-    CUDA_TRY(cusparseSDDMM(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE, sd->sddmm_opb, &one, v, b,
-                           &zero, sd->S, CUDA_R_32F, CUSPARSE_SDDMM_ALG_DEFAULT, L->work));
+    CUDA_TRY(cusparseSDDMM(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                           CUSPARSE_OPERATION_NON_TRANSPOSE, &one, v, sd->otherc, &zero, sd->S,
+                           CUDA_R_32F, CUSPARSE_SDDMM_ALG_DEFAULT, sd->sddmm_work));
     const int64_t nnz = sd->C->nnz;
     conf_scale_kernel<<<cuda_grid_for(nnz, 256, (int64_t)env->sm_count * 16), 256, 0,
                         env->stream>>>(nnz, sd->C->data, L->s, residual);
     CUDA_CHECK_LAUNCH("conf_scale_kernel");
     CUDA_TRY(cusparseSpMM(L->sp, CUSPARSE_OPERATION_NON_TRANSPOSE,
                           CUSPARSE_OPERATION_NON_TRANSPOSE, &one, sd->S, sd->otherm, &beta,
-                          sd->apm, CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT, L->work));
+                          sd->apm, CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT, sd->spmm_work));
     return GPUALS_OK;
 }
 

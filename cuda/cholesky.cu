@@ -156,10 +156,12 @@ gpuals_status chol_new(const dev_env *env, int f, int64_t max_batch, chol_batch 
     chol_batch *B = (chol_batch *)calloc(1, sizeof *B);
     *out = B;
     if (!B) return gpuals_fail(GPUALS_ERR_NOMEM, "chol_new: out of host memory");
+    /* Too many factors for the build kernel's shared memory is a lack of device memory like
+     * any other: under --device auto the CPU takes over. */
     if (chol_tile(f) < 1)
-        return gpuals_fail(GPUALS_ERR_USAGE,
-                           "the Cholesky solver supports at most %d factors on the GPU (asked "
-                           "for %d); use --solver cg",
+        return gpuals_fail(GPUALS_ERR_NOMEM,
+                           "the GPU's Cholesky solver holds at most %d factors in shared memory "
+                           "(asked for %d); use --solver cg or --device cpu",
                            (int)(CHOL_SMEM_BUDGET / sizeof(float)) - 2, f);
     if (max_batch < 1 || max_batch > INT32_MAX)
         return gpuals_fail(GPUALS_ERR_INTERNAL, "chol_new: batch of %lld rows",

@@ -7,7 +7,8 @@
  * cudaErrorInsufficientDriver or cudaErrorNoDevice, which we turn into a reason string and a
  * return of 0, leaving no error behind. A device counts as usable only when a trivial kernel
  * of this build runs on it, so a card whose architecture the build does not cover is reported
- * as such instead of failing later in the middle of training.
+ * as such instead of failing later in the middle of training. The probe runs once per process;
+ * every entry point checks it again through cuda_select_device() at no further cost.
  */
 #include <math.h>
 #include <stdio.h>
@@ -153,8 +154,26 @@ static cudaError_t probe_run_kernel(void)
     return e;
 }
 
-int cuda_probe(char *name, size_t name_len)
+/* 1 for the errors of a kernel compiled for other architectures than the device's. */
+static int is_missing_kernel_image(cudaError_t e)
 {
+    return e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction ||
+           e == cudaErrorUnsupportedPtxVersion;
+}
+
+/* What probing found: whether device 0 is usable, and its name or the reason it is not. */
+typedef struct {
+    int usable;
+    char text[256];
+} probe_result;
+
+/* Probe the driver and device 0, and run a kernel of this build on it. */
+static probe_result probe_device(void)
+{
+    probe_result r;
+    r.usable = 0;
+    r.text[0] = '\0';
+
     /* Is there a driver, and a device? */
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
@@ -162,19 +181,19 @@ int cuda_probe(char *name, size_t name_len)
         int rt = 0;
         cudaRuntimeGetVersion(&rt);
         if (e == cudaErrorInsufficientDriver)
-            say(name, name_len, "no CUDA driver, or one older than CUDA runtime %d.%d",
+            say(r.text, sizeof r.text, "no CUDA driver, or one older than CUDA runtime %d.%d",
                 rt / 1000, (rt % 1000) / 10);
         else if (e == cudaErrorNoDevice)
-            say(name, name_len, "no CUDA device found");
+            say(r.text, sizeof r.text, "no CUDA device found");
         else
-            say(name, name_len, "CUDA is unavailable: %s (%s)", cudaGetErrorName(e),
+            say(r.text, sizeof r.text, "CUDA is unavailable: %s (%s)", cudaGetErrorName(e),
                 cudaGetErrorString(e));
         cudaGetLastError();
-        return 0;
+        return r;
     }
     if (count <= 0) {
-        say(name, name_len, "no CUDA device found");
-        return 0;
+        say(r.text, sizeof r.text, "no CUDA device found");
+        return r;
     }
 
     /* Device 0: its properties, and whether our kernels run on it. */
@@ -182,30 +201,49 @@ int cuda_probe(char *name, size_t name_len)
     e = cudaSetDevice(0);
     if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, 0);
     if (e != cudaSuccess) {
-        say(name, name_len, "CUDA device 0 is unusable: %s (%s)", cudaGetErrorName(e),
+        say(r.text, sizeof r.text, "CUDA device 0 is unusable: %s (%s)", cudaGetErrorName(e),
             cudaGetErrorString(e));
         cudaGetLastError();
-        return 0;
+        return r;
     }
     e = probe_run_kernel();
     if (e != cudaSuccess) {
-        say(name, name_len,
-            "CUDA device 0 (%s, compute capability %d.%d) cannot run this build's kernels: %s "
-            "(rebuild with -DCMAKE_CUDA_ARCHITECTURES=%d%d)",
-            prop.name, prop.major, prop.minor, cudaGetErrorString(e), prop.major, prop.minor);
+        if (is_missing_kernel_image(e))
+            say(r.text, sizeof r.text,
+                "CUDA device 0 (%s, compute capability %d.%d) cannot run this build's kernels: "
+                "%s (rebuild with -DCMAKE_CUDA_ARCHITECTURES=%d%d)",
+                prop.name, prop.major, prop.minor, cudaGetErrorString(e), prop.major,
+                prop.minor);
+        else
+            say(r.text, sizeof r.text,
+                "CUDA device 0 (%s, compute capability %d.%d) failed a test kernel: %s (%s)",
+                prop.name, prop.major, prop.minor, cudaGetErrorName(e), cudaGetErrorString(e));
         cudaGetLastError();
+        return r;
+    }
+    r.usable = 1;
+    say(r.text, sizeof r.text, "%s", prop.name);
+    return r;
+}
+
+int cuda_probe(char *name, size_t name_len)
+{
+    /* Whether device 0 is usable does not change while the process runs, so it is probed once
+     * (a function-local static is initialised exactly once, even when threads race to it); the
+     * free memory is read anew on every call. */
+    static const probe_result probed = probe_device();
+    if (!probed.usable) {
+        say(name, name_len, "%s", probed.text);
         return 0;
     }
-
-    /* Its memory. */
+    if (!name || name_len == 0) return 1;
     size_t free_b = 0, total_b = 0;
-    e = cudaMemGetInfo(&free_b, &total_b);
-    if (e != cudaSuccess) {
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
         cudaGetLastError();
         free_b = total_b = 0;
     }
     const double gib = 1024.0 * 1024.0 * 1024.0;
-    say(name, name_len, "%s (%.1f GiB free of %.1f GiB)", prop.name, (double)free_b / gib,
+    say(name, name_len, "%s (%.1f GiB free of %.1f GiB)", probed.text, (double)free_b / gib,
         (double)total_b / gib);
     return 1;
 }

@@ -98,8 +98,9 @@ gpuals_status cuda_debug_sync_check(const char *call, const char *file, int line
 /* Devices and memory                                                                         */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Select device 0 after checking that a usable device exists: GPUALS_ERR_NO_DEVICE with the
- * probe's reason otherwise. Every entry point of the backend starts here. */
+/* Select device 0 after checking that a usable device exists (cuda_probe's answer, found once
+ * per process): GPUALS_ERR_NO_DEVICE with the probe's reason otherwise. Every entry point of
+ * the backend starts here. */
 gpuals_status cuda_select_device(void);
 
 /* Compare `need` bytes with the device's free memory: GPUALS_ERR_NOMEM naming `what` and both

@@ -48,8 +48,8 @@ typedef struct {
     int32_t *ex_idx;                  /* ex_cap */
     size_t ex_cap;
     unsigned long long *sortbuf;      /* batch x sort_keys, when they do not fit shared memory */
-    int64_t *idx_d;                   /* batch x n */
-    float *score_d;                   /* batch x n */
+    int64_t *idx_d;                   /* batch x cap (cap = min(n, n_cand)) */
+    float *score_d;                   /* batch x cap */
     int *nout_d;                      /* batch */
     int64_t *h_ex_ptr, *h_idx;        /* host staging */
     int32_t *h_ex_idx;
@@ -122,11 +122,12 @@ static __device__ void bitonic_sort_desc(unsigned long long *buf, int64_t m)
     }
 }
 
-/* Top-cap of query b (one block per query): radix select, collect, sort, write. */
+/* Top-cap of query b (one block per query): radix select, collect, sort, write its answers to
+ * row b of idx_out and score_out (stride cap). */
 static __global__ void topn_select_kernel(const float *S, const unsigned char *mask,
-                                          int64_t n_cand, int cap, int n,
-                                          unsigned long long *sortbuf, int64_t sort_keys,
-                                          int64_t *idx_out, float *score_out, int *nout)
+                                          int64_t n_cand, int cap, unsigned long long *sortbuf,
+                                          int64_t sort_keys, int64_t *idx_out,
+                                          float *score_out, int *nout)
 {
     extern __shared__ unsigned long long smem_keys[];
     __shared__ int hist[256];
@@ -196,8 +197,8 @@ static __global__ void topn_select_kernel(const float *S, const unsigned char *m
     bitonic_sort_desc(buf, m);
     for (int k = threadIdx.x; k < sel; k += blockDim.x) {
         const int64_t c = (int64_t)(0xffffffffu - (unsigned)(buf[k] & 0xffffffffull));
-        idx_out[b * n + k] = c;
-        score_out[b * n + k] = Sb[c];
+        idx_out[b * cap + k] = c;
+        score_out[b * cap + k] = Sb[c];
     }
     if (threadIdx.x == 0) nout[b] = sel;
 }
@@ -299,15 +300,16 @@ static gpuals_status upload_excludes(topn_state *t, const topn_filter *flt, int6
     return GPUALS_OK;
 }
 
-/* Per-query device bytes of a batch. */
-static size_t per_query_bytes(int64_t n_cand, int f, int n, int64_t sort_keys_global)
+/* Per-query device bytes of a batch (answers staged cap to a query). */
+static size_t per_query_bytes(int64_t n_cand, int f, int cap, int64_t sort_keys_global)
 {
     return (size_t)n_cand * (sizeof(float) + 1) + (size_t)f * sizeof(float) + sizeof(float) +
-           sizeof(int64_t) * 2 + (size_t)n * (sizeof(int64_t) + sizeof(float)) + sizeof(int) +
+           sizeof(int64_t) * 2 + (size_t)cap * (sizeof(int64_t) + sizeof(float)) + sizeof(int) +
            (size_t)sort_keys_global * sizeof(unsigned long long);
 }
 
-/* One batch of queries q0..q0+nb: score, mask, select, copy the answers out. */
+/* One batch of queries q0..q0+nb: score, mask, select, copy the answers out (staged cap to a
+ * query, written to the caller's rows of n). */
 static gpuals_status run_batch(topn_state *t, const float *Q, int64_t q0, int64_t nb,
                                int64_t n_cand, int f, const topn_filter *flt, int n, int cap,
                                int64_t sort_keys, int use_smem, int64_t *idx, float *score,
@@ -349,12 +351,12 @@ static gpuals_status run_batch(topn_state *t, const float *Q, int64_t q0, int64_
     /* Select, and copy the answers to the caller's rows. */
     const size_t smem = use_smem ? (size_t)sort_keys * sizeof(unsigned long long) : 0;
     topn_select_kernel<<<(unsigned)nb, TOPN_THREADS, smem, t->stream>>>(
-        t->S, t->mask, n_cand, cap, n, use_smem ? NULL : t->sortbuf, sort_keys, t->idx_d,
+        t->S, t->mask, n_cand, cap, use_smem ? NULL : t->sortbuf, sort_keys, t->idx_d,
         t->score_d, t->nout_d);
     CUDA_CHECK_LAUNCH("topn_select_kernel");
-    CUDA_TRY(cudaMemcpyAsync(t->h_idx, t->idx_d, (size_t)nb * n * sizeof(int64_t),
+    CUDA_TRY(cudaMemcpyAsync(t->h_idx, t->idx_d, (size_t)nb * cap * sizeof(int64_t),
                              cudaMemcpyDeviceToHost, t->stream));
-    CUDA_TRY(cudaMemcpyAsync(t->h_score, t->score_d, (size_t)nb * n * sizeof(float),
+    CUDA_TRY(cudaMemcpyAsync(t->h_score, t->score_d, (size_t)nb * cap * sizeof(float),
                              cudaMemcpyDeviceToHost, t->stream));
     CUDA_TRY(cudaMemcpyAsync(t->h_nout, t->nout_d, (size_t)nb * sizeof(int),
                              cudaMemcpyDeviceToHost, t->stream));
@@ -363,8 +365,8 @@ static gpuals_status run_batch(topn_state *t, const float *Q, int64_t q0, int64_
         const int64_t q = q0 + b;
         const int k = t->h_nout[b];
         n_out[q] = k;
-        memcpy(idx + q * n, t->h_idx + b * n, (size_t)k * sizeof(int64_t));
-        memcpy(score + q * n, t->h_score + b * n, (size_t)k * sizeof(float));
+        memcpy(idx + q * n, t->h_idx + b * cap, (size_t)k * sizeof(int64_t));
+        memcpy(score + q * n, t->h_score + b * cap, (size_t)k * sizeof(float));
     }
     return GPUALS_OK;
 }
@@ -387,9 +389,8 @@ static gpuals_status topn_run(topn_state *t, const float *Q, int64_t nq, const f
     const int use_smem = sort_keys <= TOPN_SMEM_KEYS;
     const size_t fixed = (size_t)n_cand * ((size_t)f * sizeof(float) + sizeof(float) + 1);
     size_t free_b = 0;
-    CUDA_STEP(cuda_check_fits(fixed + per_query_bytes(n_cand, f, n, use_smem ? 0 : sort_keys),
-                              "top-n selection on the GPU", &free_b));
-    const size_t per_q = per_query_bytes(n_cand, f, n, use_smem ? 0 : sort_keys);
+    const size_t per_q = per_query_bytes(n_cand, f, cap, use_smem ? 0 : sort_keys);
+    CUDA_STEP(cuda_check_fits(fixed + per_q, "top-n selection on the GPU", &free_b));
     size_t budget = (free_b - fixed) / 2;
     if (budget > ((size_t)512 << 20)) budget = (size_t)512 << 20;
     int64_t batch = (int64_t)(budget / per_q);
@@ -413,13 +414,13 @@ static gpuals_status topn_run(topn_state *t, const float *Q, int64_t nq, const f
     CUDA_STEP(cuda_alloc(&t->S, bs * (size_t)n_cand, "scores"));
     CUDA_STEP(cuda_alloc(&t->mask, bs * (size_t)n_cand, "candidate masks"));
     CUDA_STEP(cuda_alloc(&t->ex_ptr, bs + 1, "exclude row pointers"));
-    CUDA_STEP(cuda_alloc(&t->idx_d, bs * n, "top-n indices"));
-    CUDA_STEP(cuda_alloc(&t->score_d, bs * n, "top-n scores"));
+    CUDA_STEP(cuda_alloc(&t->idx_d, bs * (size_t)cap, "top-n indices"));
+    CUDA_STEP(cuda_alloc(&t->score_d, bs * (size_t)cap, "top-n scores"));
     CUDA_STEP(cuda_alloc(&t->nout_d, bs, "top-n counts"));
     if (!use_smem) CUDA_STEP(cuda_alloc(&t->sortbuf, bs * (size_t)sort_keys, "sort buffers"));
     t->h_ex_ptr = (int64_t *)malloc((bs + 1) * sizeof(int64_t));
-    t->h_idx = (int64_t *)malloc(bs * n * sizeof(int64_t));
-    t->h_score = (float *)malloc(bs * n * sizeof(float));
+    t->h_idx = (int64_t *)malloc(bs * (size_t)cap * sizeof(int64_t));
+    t->h_score = (float *)malloc(bs * (size_t)cap * sizeof(float));
     t->h_nout = (int *)malloc(bs * sizeof(int));
     if (!t->h_ex_ptr || !t->h_idx || !t->h_score || !t->h_nout)
         return gpuals_fail(GPUALS_ERR_NOMEM, "cuda_topn: out of host memory for a batch of "

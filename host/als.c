@@ -17,7 +17,6 @@
 #include <lapacke.h>
 #include <math.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,17 +341,6 @@ gpuals_status als_solve_row_exact(const float *Y, int64_t n_items, int f, const 
 /* Device dispatch                                                                            */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Write a note (if wanted). */
-static void put_note(char *note, size_t note_len, const char *fmt, ...) GPUALS_PRINTF(3, 4);
-static void put_note(char *note, size_t note_len, const char *fmt, ...)
-{
-    if (!note || !note_len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(note, note_len, fmt, ap);
-    va_end(ap);
-}
-
 /* Train in float64 on float factors: widen, fit, narrow (on success only). */
 static gpuals_status fit_cpu_widened(const csr *Cui, const csr *Ciu, const gpuals_params *p,
                                      float *X, float *Y, gpuals_iter_fn cb, void *cb_user)
@@ -390,7 +378,7 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
 
     /* Only the CPU trains in float64; only a CUDA build can probe. */
     if (p->device == GPUALS_DEVICE_CPU) {
-        put_note(note, note_len, "using the CPU (%d threads)", als_thread_count(p));
+        gpuals_put_note(note, note_len, "using the CPU (%d threads)", als_thread_count(p));
         return GPUALS_OK;
     }
     if (p->device != GPUALS_DEVICE_AUTO && p->device != GPUALS_DEVICE_GPU)
@@ -399,8 +387,9 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
         if (p->device == GPUALS_DEVICE_GPU)
             return gpuals_fail(GPUALS_ERR_USAGE, "als_fit: float64 training runs on the CPU "
                                "only (use --device cpu or auto)");
-        put_note(note, note_len, "using the CPU (%d threads): float64 training is CPU-only",
-                 als_thread_count(p));
+        gpuals_put_note(note, note_len,
+                        "using the CPU (%d threads): float64 training is CPU-only",
+                        als_thread_count(p));
         return GPUALS_OK;
     }
 #ifdef GPUALS_HAVE_CUDA
@@ -410,13 +399,13 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
     /* GPU demands a device; AUTO takes one when there is one. */
     if (usable) {
         *gpu = 1;
-        put_note(note, note_len, "using GPU 0: %s", probe);
+        gpuals_put_note(note, note_len, "using GPU 0: %s", probe);
         return GPUALS_OK;
     }
     if (p->device == GPUALS_DEVICE_GPU)
         return gpuals_fail(GPUALS_ERR_NO_DEVICE, "no usable GPU: %s", probe);
-    put_note(note, note_len, "no usable GPU (%s); using the CPU (%d threads)", probe,
-             als_thread_count(p));
+    gpuals_put_note(note, note_len, "no usable GPU (%s); using the CPU (%d threads)", probe,
+                    als_thread_count(p));
     return GPUALS_OK;
 }
 
@@ -453,8 +442,8 @@ gpuals_status als_fit(const csr *Cui, const csr *Ciu, const gpuals_params *p, fl
     if (gpu) {
         gpuals_status st = cuda_als_fit(Cui, Ciu, p, X, Y, cb, cb_user, cuda_cg_form_default());
         if (st != GPUALS_ERR_NOMEM || p->device != GPUALS_DEVICE_AUTO) return st;
-        put_note(note, note_len, "the GPU has too little memory (%s); using the CPU",
-                 gpuals_last_error());
+        gpuals_put_note(note, note_len, GPUALS_NOTE_GPU_TOO_SMALL " (%s); using the CPU",
+                        gpuals_last_error());
         if (used) *used = GPUALS_DEVICE_CPU;
     }
 #endif

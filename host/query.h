@@ -8,6 +8,7 @@
 #ifndef GPUALS_QUERY_H
 #define GPUALS_QUERY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "csr.h"
@@ -31,12 +32,16 @@ gpuals_status topn_batch(const float *Q, int64_t nq, const float *C, int64_t n_c
                          const topn_filter *flt, int n, int64_t *idx, float *score,
                          int *n_out);
 
-/* topn_batch on a device: GPU uses cuda_topn (GPUALS_ERR_NO_DEVICE when none is usable), AUTO
- * the GPU when one is usable and the CPU otherwise, CPU topn_batch. *used (may be NULL)
- * receives the device that answered. */
+/* topn_batch on a device: GPU uses cuda_topn (GPUALS_ERR_NO_DEVICE when none is usable, and
+ * its errors, GPUALS_ERR_NOMEM included, as they are), AUTO the GPU when one is usable and the
+ * CPU otherwise, and the CPU also when the GPU reports too little memory; CPU topn_batch. On
+ * success *used (may be NULL) receives the device that produced the answers and note (may be
+ * NULL) says which and why, e.g. "ranking on GPU 0: NVIDIA H200 (...)"; a CPU run after a GPU
+ * short of memory begins with GPUALS_NOTE_GPU_TOO_SMALL. On failure *used is left as it was. */
 gpuals_status topn_batch_on(gpuals_device dev, const float *Q, int64_t nq, const float *C,
                             int64_t n_cand, int f, const topn_filter *flt, int n, int64_t *idx,
-                            float *score, int *n_out, gpuals_device *used);
+                            float *score, int *n_out, gpuals_device *used, char *note,
+                            size_t note_len);
 
 /* The per-item "may be returned" mask (n_items bytes, 1 = may) of o's allow and deny lists,
  * for topn_filter.allowed; *out is NULL when o has neither (every item may be returned) and is

@@ -40,6 +40,15 @@ gpuals_status gpuals_fail_context(gpuals_status s, const char *fmt, ...)
     return s;
 }
 
+void gpuals_put_note(char *note, size_t len, const char *fmt, ...)
+{
+    if (note == NULL || len == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(note, len, fmt, ap);
+    va_end(ap);
+}
+
 void gpuals_clear_error(void) { last_message[0] = '\0'; }
 
 const char *gpuals_last_error(void) { return last_message; }

@@ -11,6 +11,8 @@
 #ifndef GPUALS_STATUS_H
 #define GPUALS_STATUS_H
 
+#include <stddef.h>
+
 #include "gpuals.h"
 
 #if defined(__GNUC__)
@@ -24,6 +26,14 @@ gpuals_status gpuals_fail(gpuals_status s, const char *fmt, ...) GPUALS_PRINTF(2
 
 /* Prepend "context: " to the current message (e.g. the file being loaded) and return s. */
 gpuals_status gpuals_fail_context(gpuals_status s, const char *fmt, ...) GPUALS_PRINTF(2, 3);
+
+/* Format a note into a caller's buffer of len bytes (nothing when note is NULL or len 0): how
+ * the library says which device did the work and why, without printing. */
+void gpuals_put_note(char *note, size_t len, const char *fmt, ...) GPUALS_PRINTF(3, 4);
+
+/* How a note begins when --device auto moved the work to the CPU because the GPU had too
+ * little memory (training and top-n alike), so that callers can tell it from the others. */
+#define GPUALS_NOTE_GPU_TOO_SMALL "the GPU has too little memory"
 
 /* Forget the last message of this thread. */
 void gpuals_clear_error(void);

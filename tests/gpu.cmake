@@ -11,5 +11,7 @@ if(GPUALS_HAVE_CUDA)
   foreach(t test_gpu_als test_gpu_topn test_gpu_probe)
     target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/cuda)
   endforeach()
-  set_tests_properties(test_gpu_als PROPERTIES TIMEOUT 300)
+  set_tests_properties(test_gpu_als PROPERTIES TIMEOUT 140)
+  # One GPU test at a time under ctest -j: a top-n test takes nearly all device memory.
+  set_tests_properties(test_gpu_als test_gpu_topn test_gpu_probe PROPERTIES RESOURCE_LOCK gpu)
 endif()

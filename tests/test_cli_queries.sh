@@ -90,6 +90,15 @@ code=$?
 [ "$code" -eq 0 ] || [ "$code" -eq 11 ] || { echo "FAIL: recommend --device gpu exited $code";
   failures=$((failures + 1)); }
 
+# Where recommend ranks: a GPU it uses is named on stderr by default; the CPU only with -v (or
+# by default when a GPU was too small), and nothing is said with -q.
+expect_exit 0 recommend "${M[@]}" --all-users
+grep -qF "ranking on GPU 0: " "$tmp/err" || lacks "$tmp/err" "ranking on"
+expect_exit 0 recommend "${M[@]}" --all-users -v && contains "$tmp/err" "ranking on"
+expect_exit 0 recommend "${M[@]}" --all-users --device cpu -v \
+  && contains "$tmp/err" "ranking on the CPU"
+expect_exit 0 recommend "${M[@]}" --all-users -q && lacks "$tmp/err" "ranking on"
+
 # The same item twice in --like is a mistake, not double weight.
 expect_exit 2 recommend "${M[@]}" --like apple --like apple
 

@@ -2,8 +2,8 @@
  * test_gpu_probe.c - the CUDA backend's behaviour that does not need a GPU: the probe, the
  * argument checks that come before any device work, and a clean GPUALS_ERR_NO_DEVICE (factors
  * untouched) where no device is usable, as on CI where the driver is missing. Also checks that
- * the CPU path still trains in a binary that links the CUDA runtime, with --device auto
- * falling back and saying why.
+ * the CPU path still trains and ranks in a binary that links the CUDA runtime, with --device
+ * auto falling back and saying why.
  *
  * Label cpu: it runs (and must pass) on every machine where the CUDA backend is built; on a
  * machine with a GPU the no-device assertions are replaced by success checks.
@@ -20,6 +20,7 @@
 #include "als.h"
 #include "csr.h"
 #include "gpuals_cuda.h"
+#include "query.h"
 #include "test_gpu_util.h"
 
 static int have_device;
@@ -64,6 +65,7 @@ static void test_probe_explains_itself(void **state)
     else
         assert_null(strstr(again, "GiB free of"));
     assert_int_equal(cuda_probe(NULL, 0), have_device);
+    if (!have_device) assert_string_equal(again, probe_text); /* the same reason every time */
 }
 
 /* float64 is a usage error before any device work. */
@@ -169,6 +171,40 @@ static void test_auto_trains_somewhere(void **state)
     tiny_free(&t);
 }
 
+/* Ranking under auto: the GPU when usable, else the CPU with the probe's reason; under gpu
+ * without a device, NO_DEVICE with *used left alone. */
+static void test_topn_on_auto_and_gpu(void **state)
+{
+    (void)state;
+    tiny t;
+    tiny_make(&t);
+    int64_t idx[5 * 2];
+    float score[5 * 2];
+    int n_out[5];
+    char note[512] = "";
+    gpuals_device used = (gpuals_device)-1;
+    assert_int_equal(topn_batch_on(GPUALS_DEVICE_AUTO, t.Y, 5, t.Y, 5, 4, NULL, 2, idx, score,
+                                   n_out, &used, note, sizeof note),
+                     GPUALS_OK);
+    if (have_device) {
+        assert_int_equal(used, GPUALS_DEVICE_GPU);
+        assert_non_null(strstr(note, "ranking on GPU 0: "));
+    } else {
+        assert_int_equal(used, GPUALS_DEVICE_CPU);
+        assert_non_null(strstr(note, "no usable GPU ("));
+        assert_non_null(strstr(note, probe_text));
+    }
+    for (int q = 0; q < 5; q++) assert_int_equal(n_out[q], 2);
+
+    used = (gpuals_device)-1;
+    gpuals_status st = topn_batch_on(GPUALS_DEVICE_GPU, t.Y, 5, t.Y, 5, 4, NULL, 2, idx, score,
+                                     n_out, &used, note, sizeof note);
+    assert_int_equal(st, have_device ? GPUALS_OK : GPUALS_ERR_NO_DEVICE);
+    assert_int_equal(used, have_device ? GPUALS_DEVICE_GPU : (gpuals_device)-1);
+    if (!have_device) assert_non_null(strstr(gpuals_last_error(), "no usable GPU"));
+    tiny_free(&t);
+}
+
 int main(int argc, char **argv)
 {
     have_device = cuda_probe(probe_text, sizeof probe_text);
@@ -180,6 +216,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_argument_checks),
         cmocka_unit_test(test_no_device_is_clean),
         cmocka_unit_test(test_auto_trains_somewhere),
+        cmocka_unit_test(test_topn_on_auto_and_gpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

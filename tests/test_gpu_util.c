@@ -22,6 +22,13 @@ void gpu_test_skip_unless_device(void)
 {
     char why[256];
     if (!cuda_probe(why, sizeof why)) {
+        /* Where a GPU is known to be present (bench/gpu-check.sh), not finding it is a
+         * failure, never a quiet skip. */
+        const char *require = getenv("GPUALS_REQUIRE_GPU");
+        if (require && strcmp(require, "1") == 0) {
+            fprintf(stderr, "FAILED: GPUALS_REQUIRE_GPU=1 but no usable GPU (%s)\n", why);
+            exit(1);
+        }
         fprintf(stderr, "skipped: no usable GPU (%s)\n", why);
         exit(77);
     }

@@ -14,7 +14,8 @@
 
 #include "csr.h"
 
-/* Exit 77 (skip) with the probe's reason on stderr when there is no usable CUDA device. */
+/* Exit 77 (skip) with the probe's reason on stderr when there is no usable CUDA device; exit 1
+ * instead when GPUALS_REQUIRE_GPU=1 says that one should be there. */
 void gpu_test_skip_unless_device(void);
 
 /* If argv[1] is given, run only the cmocka tests whose names match it (a glob). */

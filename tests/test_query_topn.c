@@ -1,8 +1,8 @@
 /*
  * test_query_topn.c - topn_batch against a brute-force full sort on random data (with every
  * kind of filter, n below, at and above the candidate count, more queries than one batch),
- * exact ties going to the lower index, NaN scores ranking last, argument checks, and
- * row_inv_norms.
+ * exact ties going to the lower index, NaN scores ranking last, argument checks,
+ * row_inv_norms, and topn_batch_on's device choice as far as it shows without a GPU.
  */
 #include "test_query_common.h"
 
@@ -267,6 +267,47 @@ static void test_row_inv_norms(void **state)
     TQ_NEAR(out[2], 0.5, 1e-7);
 }
 
+/* topn_batch_on: the CPU answers as topn_batch does, with a note; auto answers the same
+ * (exact scores: integer factors) on whichever device it names; gpu either answers on the GPU or
+ * fails with NO_DEVICE, leaving *used alone. */
+static void test_topn_on_devices(void **state)
+{
+    (void)state;
+    const int f = 2;
+    const float Q[] = {1, 1, 2, -1};
+    const float C[] = {1, 2, 2, 0, 0, 3, 1, 0, 3, 0, 1, 1, 4, 1};
+    int64_t want_idx[2 * 4], idx[2 * 4];
+    float want_score[2 * 4], score[2 * 4];
+    int want_n[2], n_out[2];
+    TQ_OK(topn_batch(Q, 2, C, 7, f, NULL, 4, want_idx, want_score, want_n));
+
+    const gpuals_device devs[] = {GPUALS_DEVICE_CPU, GPUALS_DEVICE_AUTO};
+    for (int d = 0; d < 2; d++) {
+        gpuals_device used = (gpuals_device)-1;
+        char note[512] = "";
+        TQ_OK(topn_batch_on(devs[d], Q, 2, C, 7, f, NULL, 4, idx, score, n_out, &used, note,
+                            sizeof note));
+        if (devs[d] == GPUALS_DEVICE_CPU) assert_string_equal(note, "ranking on the CPU");
+        if (used == GPUALS_DEVICE_GPU)
+            assert_non_null(strstr(note, "ranking on GPU 0: "));
+        else
+            assert_true(used == GPUALS_DEVICE_CPU && strstr(note, "ranking on the CPU"));
+        for (int q = 0; q < 2; q++) assert_int_equal(n_out[q], want_n[q]);
+        assert_memory_equal(idx, want_idx, sizeof idx);
+        assert_memory_equal(score, want_score, sizeof score);
+    }
+
+    gpuals_device used = (gpuals_device)-1;
+    gpuals_status s = topn_batch_on(GPUALS_DEVICE_GPU, Q, 2, C, 7, f, NULL, 4, idx, score,
+                                    n_out, &used, NULL, 0);
+    if (s == GPUALS_OK) {
+        assert_int_equal(used, GPUALS_DEVICE_GPU);
+    } else {
+        assert_int_equal(s, GPUALS_ERR_NO_DEVICE);
+        assert_int_equal(used, (gpuals_device)-1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_topn_nan_ranks_last),
         cmocka_unit_test(test_topn_rejects_bad_arguments),
         cmocka_unit_test(test_row_inv_norms),
+        cmocka_unit_test(test_topn_on_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include "model.h"
+#include "status.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -530,13 +531,21 @@ gpuals_status cli_train(const cli_opts *o, const gpuals_data *d, gpuals_model **
     return s;
 }
 
-void cli_device_note(const cli_opts *o, const gpuals_model *m)
+void cli_device_report(const cli_opts *o, gpuals_device used, const char *note)
 {
-    const char *note = gpuals_model_device_note(m);
-    if (note[0] == '\0' || o->verbosity == 0) return;
-    if (m->device_used == GPUALS_DEVICE_GPU || o->verbosity > 1 ||
+    if (note == NULL || note[0] == '\0' || o->verbosity == 0) return;
+    /* A usable GPU that was too small moved the work to the CPU: worth knowing by default
+     * (training's and top-n's notes both begin so). No GPU at all is silent unless asked. */
+    int gpu_too_small = strncmp(note, GPUALS_NOTE_GPU_TOO_SMALL,
+                                sizeof GPUALS_NOTE_GPU_TOO_SMALL - 1) == 0;
+    if (used == GPUALS_DEVICE_GPU || gpu_too_small || o->verbosity > 1 ||
         o->params.device == GPUALS_DEVICE_GPU)
         cli_note("%s", note);
+}
+
+void cli_device_note(const cli_opts *o, const gpuals_model *m)
+{
+    cli_device_report(o, m->device_used, gpuals_model_device_note(m));
 }
 
 gpuals_status cli_model(const cli_opts *o, gpuals_model **out)

@@ -189,8 +189,13 @@ typedef struct {
  * writes these columns first. */
 #define CLI_HISTORY_HEADER "iteration,seconds,loss"
 
-/* After training: say which GPU was used (or, with -v or --device gpu, why the CPU was). A
- * fallback to the CPU under --device auto is silent by default. */
+/* Print a device note (als_fit's or topn_batch_on's) unless quiet: when the GPU did the work,
+ * when a GPU too small for the problem sent it to the CPU, and otherwise (why the CPU did it)
+ * only with -v or --device gpu. Under --device auto a machine without a usable GPU is silent by
+ * default. */
+void cli_device_report(const cli_opts *o, gpuals_device used, const char *note);
+
+/* After training: cli_device_report for the model's device and note. */
 void cli_device_note(const cli_opts *o, const gpuals_model *m);
 
 /* Open the history file (if any) and write its header; 0, or an exit code with errno set. */

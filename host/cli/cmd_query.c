@@ -445,11 +445,11 @@ static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users,
         s = gpuals_fail(GPUALS_ERR_EMPTY, "user %s has no interactions in the training data; "
                         "its recommendations would be ties", gpuals_model_user_id(m, users[0]));
     gpuals_device used = GPUALS_DEVICE_CPU;
+    char device_note[512] = "";
     if (s == GPUALS_OK && nq > 0)
         s = topn_batch_on(o->params.device, Q, nq, m->Y, m->n_items, m->factors, &flt, n, idx,
-                          score, n_out, &used);
-    if (s == GPUALS_OK && used == GPUALS_DEVICE_GPU && o->verbosity > 1)
-        cli_note("ranked %lld users on the GPU", (long long)nq);
+                          score, n_out, &used, device_note, sizeof device_note);
+    if (s == GPUALS_OK) cli_device_report(o, used, device_note);
     int64_t short_lists = 0;
     for (int64_t q = 0; s == GPUALS_OK && q < nq; q++) {
         for (int k = 0; k < n_out[q]; k++) {
