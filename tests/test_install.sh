@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The installed library as a user's program sees it: `cmake --install` into a temporary prefix,
+# then build tests/install/example.c with nothing but `pkg-config --cflags --libs gpuals` from
+# that prefix, run it on the embedded data and check its top 10; and the installed gpu-als
+# finds the installed copy of the data when pointed nowhere else.
+# Arguments: the gpu-als binary (at the top of the build tree), the source tree, the build's
+# tests directory.
+set -u
+BIN=$1
+SRC=$2
+build=$(dirname "$BIN")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log" 2>&1 ||
+  { cat "$tmp/install.log"; fail "cmake --install"; }
+pc_dir=$(dirname "$(find "$tmp/prefix" -name gpuals.pc | head -1)")
+[ -f "$pc_dir/gpuals.pc" ] || fail "no gpuals.pc installed"
+[ -f "$tmp/prefix/include/gpuals.h" ] || fail "no gpuals.h installed"
+
+# Build the example as an outside program would (the search path keeps the system's .pc files).
+export PKG_CONFIG_PATH=$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+flags=$(pkg-config --cflags --libs gpuals) || fail "pkg-config --cflags --libs gpuals"
+case "$flags" in *"$SRC"*|*"$build"*) fail "the flags point into the source or build tree: $flags";; esac
+${CC:-cc} -std=c11 -o "$tmp/example" "$SRC/tests/install/example.c" $flags 2> "$tmp/cc.log" ||
+  { cat "$tmp/cc.log"; fail "the example does not build from the installed files: $flags"; }
+
+data=$tmp/prefix/share/gpu-als/ml-latest-small
+[ -f "$data/ratings.csv" ] && [ -f "$data/movies.csv" ] || fail "the embedded data is not installed"
+"$tmp/example" "$data/ratings.csv" "$data/movies.csv" > "$tmp/out" 2> "$tmp/err" ||
+  { cat "$tmp/err"; fail "the example failed"; }
+[ "$(wc -l < "$tmp/out")" -eq 10 ] || { cat "$tmp/out"; fail "expected 10 recommendations"; }
+# Every line: a movie id, a title ending in its year, a score.
+awk -F'\t' 'NF != 3 || $1 !~ /^[0-9]+$/ || $2 !~ /\([0-9][0-9][0-9][0-9]\)$/ || $3 + 0 <= 0 {
+  bad = 1 } END { exit bad }' "$tmp/out" || { cat "$tmp/out"; fail "malformed recommendations"; }
+
+# The installed CLI, with its data found under the prefix.
+GPUALS_DATA_DIR=$data "$tmp/prefix/bin/gpu-als" info -q > "$tmp/info" 2>&1 ||
+  { cat "$tmp/info"; fail "the installed gpu-als"; }
+grep -q "610 x 9724, 100836 stored" "$tmp/info" || { cat "$tmp/info"; fail "installed info"; }
+echo "test_install: ok"
