@@ -372,11 +372,9 @@ static gpuals_status fit_cpu_widened(const csr *Cui, const csr *Ciu, const gpual
 /* Decide where p asks to train: *gpu is set to 1 for the GPU; the note says why. */
 static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note, size_t note_len)
 {
-    char probe[256] = "built without CUDA";
-    int usable = 0;
     *gpu = 0;
 
-    /* Only the CPU trains in float64; only a CUDA build can probe. */
+    /* Only the CPU trains in float64. */
     if (p->device == GPUALS_DEVICE_CPU) {
         gpuals_put_note(note, note_len, "using the CPU (%d threads)", als_thread_count(p));
         return GPUALS_OK;
@@ -392,9 +390,8 @@ static gpuals_status choose_device(const gpuals_params *p, int *gpu, char *note,
                         als_thread_count(p));
         return GPUALS_OK;
     }
-#ifdef GPUALS_HAVE_CUDA
-    usable = cuda_probe(probe, sizeof probe);
-#endif
+    char probe[256];
+    const int usable = gpuals_gpu_usable(probe, sizeof probe);
 
     /* GPU demands a device; AUTO takes one when there is one. */
     if (usable) {

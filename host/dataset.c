@@ -11,11 +11,15 @@
  *   implicit  c = alpha * r
  *   hu        c = 1 + alpha * r
  *   log       c = 1 + alpha * log(1 + r / eps)
- * computed in double and stored as float; a non-finite result is an error naming the entry.
+ * computed in double and stored as float; a non-finite result is an error naming the value, the
+ * transform and, when the caller gives the id maps, the raw user and item ids. The readers refuse
+ * ratings of magnitude above READER_MAX_VALUE, so with the CLI's alpha (at most 1e12) only the
+ * log of a rating at or below -eps can fail.
  */
 #include "dataset.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,8 +106,9 @@ static char *copy_string(const char *s)
 gpuals_status gpuals_data_load(const gpuals_load_options *o, gpuals_data **out)
 {
     *out = NULL;
-    if (!o || !o->ratings_path || !*o->ratings_path)
-        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_data_load: no ratings file given");
+    if (!o) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_data_load: NULL argument");
+    if (!o->ratings_path || !*o->ratings_path)
+        return gpuals_fail(GPUALS_ERR_USAGE, "no ratings file given");
 
     /* Parse. */
     reader_result res;
@@ -113,7 +118,7 @@ gpuals_status gpuals_data_load(const gpuals_load_options *o, gpuals_data **out)
     gpuals_data *d = calloc(1, sizeof *d);
     if (!d) {
         reader_result_free(&res);
-        return gpuals_fail(GPUALS_ERR_NOMEM, "gpuals_data_load: out of memory");
+        return gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", o->ratings_path);
     }
     gpuals_status st = build_matrices(d, &res);
     if (st != GPUALS_OK) goto fail;
@@ -125,7 +130,7 @@ gpuals_status gpuals_data_load(const gpuals_load_options *o, gpuals_data **out)
     }
     d->ratings_path = copy_string(o->ratings_path);
     if (!d->ratings_path) {
-        st = gpuals_fail(GPUALS_ERR_NOMEM, "gpuals_data_load: out of memory");
+        st = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", o->ratings_path);
         goto fail;
     }
     *out = d;
@@ -141,7 +146,8 @@ fail:
 /* ------------------------------------------------------------------------------------------ */
 
 /* A dataset from in-memory raw triplets (see dataset.h): zeros are dropped and counted like a
- * reader's; NULL or empty ids and non-finite values are GPUALS_ERR_USAGE naming the index. */
+ * reader's; NULL or empty ids, non-finite values and values of magnitude above
+ * READER_MAX_VALUE (which a reader refuses too) are GPUALS_ERR_USAGE naming the index. */
 gpuals_status dataset_from_triplets(int64_t n, const char *const *users,
                                     const char *const *items, const float *values,
                                     gpuals_data **out)
@@ -159,6 +165,11 @@ gpuals_status dataset_from_triplets(int64_t n, const char *const *users,
         if (!isfinite(values[k]))
             return gpuals_fail(GPUALS_ERR_USAGE, "dataset_from_triplets: triplet %lld has the "
                                "non-finite value %g", (long long)k, (double)values[k]);
+        if (fabs(values[k]) > READER_MAX_VALUE)
+            return gpuals_fail(GPUALS_ERR_USAGE, "dataset_from_triplets: triplet %lld (user "
+                               "'%s', item '%s') has the value %g, of magnitude above "
+                               READER_MAX_VALUE_TEXT, (long long)k, users[k], items[k],
+                               (double)values[k]);
     }
 
     /* Intern and collect, as a reader would. */
@@ -234,27 +245,30 @@ gpuals_status dataset_add_user(gpuals_data *d, const char *raw_user, int64_t n,
     if (!d || !raw_user || !*raw_user)
         return gpuals_fail(GPUALS_ERR_USAGE, "dataset_add_user: no user id given");
     if (idmap_find(d->users, raw_user, strlen(raw_user)) >= 0)
-        return gpuals_fail(GPUALS_ERR_USAGE, "dataset_add_user: user '%s' exists already",
-                           raw_user);
+        return gpuals_fail(GPUALS_ERR_USAGE, "user '%s' exists already in the data", raw_user);
     if (n <= 0 || !items || !values)
-        return gpuals_fail(GPUALS_ERR_USAGE, "dataset_add_user: user '%s' needs at least one "
-                           "item", raw_user);
+        return gpuals_fail(GPUALS_ERR_USAGE, "user '%s' needs at least one item", raw_user);
     if (d->ratings.rows >= INT32_MAX)
-        return gpuals_fail(GPUALS_ERR_USAGE, "dataset_add_user: the matrix has the most users "
-                           "32-bit indices allow");
+        return gpuals_fail(GPUALS_ERR_USAGE, "cannot add user '%s': the data has the most users "
+                           "32-bit indices allow", raw_user);
     for (int64_t k = 0; k < n; k++) {
         if (items[k] < 0 || items[k] >= d->ratings.cols)
             return gpuals_fail(GPUALS_ERR_USAGE, "dataset_add_user: item index %lld (entry "
                                "%lld) is outside [0, %lld)", (long long)items[k], (long long)k,
                                (long long)d->ratings.cols);
+        const char *item = idmap_name(d->items, items[k]);
         if (!isfinite(values[k]))
-            return gpuals_fail(GPUALS_ERR_USAGE, "dataset_add_user: entry %lld has the "
-                               "non-finite value %g", (long long)k, (double)values[k]);
+            return gpuals_fail(GPUALS_ERR_USAGE, "user '%s', item '%s': the value %g is not "
+                               "finite", raw_user, item, (double)values[k]);
+        if (fabs(values[k]) > READER_MAX_VALUE)
+            return gpuals_fail(GPUALS_ERR_USAGE, "user '%s', item '%s': the value %g is of "
+                               "magnitude above " READER_MAX_VALUE_TEXT, raw_user, item,
+                               (double)values[k]);
     }
 
     /* The new row: sorted by item (stable on input order), duplicates summed, zeros dropped. */
     int64_t *pairs = malloc((size_t)n * 2 * sizeof *pairs);
-    if (!pairs) return gpuals_fail(GPUALS_ERR_NOMEM, "dataset_add_user: out of memory");
+    if (!pairs) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory adding user '%s'", raw_user);
     for (int64_t k = 0; k < n; k++) {
         pairs[2 * k] = items[k];
         pairs[2 * k + 1] = k;
@@ -267,7 +281,7 @@ gpuals_status dataset_add_user(gpuals_data *d, const char *raw_user, int64_t n,
         free(pairs);
         free(new_cols);
         free(new_vals);
-        return gpuals_fail(GPUALS_ERR_NOMEM, "dataset_add_user: out of memory");
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory adding user '%s'", raw_user);
     }
     for (int64_t k = 0; k < n; k++) {
         int64_t src = pairs[2 * k + 1];
@@ -287,8 +301,7 @@ gpuals_status dataset_add_user(gpuals_data *d, const char *raw_user, int64_t n,
     if (len == 0) {
         free(new_cols);
         free(new_vals);
-        return gpuals_fail(GPUALS_ERR_USAGE, "dataset_add_user: user '%s' has only zero "
-                           "values", raw_user);
+        return gpuals_fail(GPUALS_ERR_USAGE, "user '%s' has only zero values", raw_user);
     }
 
     /* Grow the arrays (d still describes the old matrix) and write the row past its end. */
@@ -301,7 +314,7 @@ gpuals_status dataset_add_user(gpuals_data *d, const char *raw_user, int64_t n,
     float *data = realloc(d->ratings.data, (size_t)(old_nnz + len) * sizeof *data);
     if (data) d->ratings.data = data;
     if (!indptr || !indices || !data) {
-        st = gpuals_fail(GPUALS_ERR_NOMEM, "dataset_add_user: out of memory");
+        st = gpuals_fail(GPUALS_ERR_NOMEM, "out of memory adding user '%s'", raw_user);
         goto done;
     }
     memcpy(indices + old_nnz, new_cols, (size_t)len * sizeof *indices);
@@ -318,7 +331,7 @@ gpuals_status dataset_add_user(gpuals_data *d, const char *raw_user, int64_t n,
     int64_t u = idmap_intern(d->users, raw_user, strlen(raw_user), &added);
     if (u != grown.rows - 1 || !added) {
         csr_free(&t);
-        st = u < 0 ? gpuals_fail(GPUALS_ERR_NOMEM, "dataset_add_user: out of memory")
+        st = u < 0 ? gpuals_fail(GPUALS_ERR_NOMEM, "out of memory adding user '%s'", raw_user)
                    : gpuals_fail(GPUALS_ERR_INTERNAL, "dataset_add_user: user map (%lld ids) "
                                  "and matrix (%lld rows) disagree",
                                  (long long)idmap_size(d->users), (long long)d->ratings.rows);
@@ -348,8 +361,8 @@ done:
 /* Attach the titles of path to d's items (see dataset.h). */
 gpuals_status dataset_load_titles(gpuals_data *d, const char *path)
 {
-    if (!d || !path || !*path)
-        return gpuals_fail(GPUALS_ERR_USAGE, "dataset_load_titles: no titles file given");
+    if (!d || !path) return gpuals_fail(GPUALS_ERR_USAGE, "dataset_load_titles: NULL argument");
+    if (!*path) return gpuals_fail(GPUALS_ERR_USAGE, "no titles file given");
 
     /* Read them all, then match by raw id. */
     titles_list list;
@@ -403,22 +416,50 @@ done:
     return st;
 }
 
+/* GPUALS_ERR_NUMERIC for the summed rating v at (row, col), whose confidence conf is not
+ * finite: the raw ids when the maps are given, the value, the transform and what would help. */
+static gpuals_status confidence_failure(int64_t row, int64_t col, double v, double conf,
+                                        const idmap *users, const idmap *items,
+                                        int rows_are_items, const gpuals_params *p)
+{
+    char where[600] = "";
+    if (users && items) {
+        int64_t u = rows_are_items ? col : row, i = rows_are_items ? row : col;
+        snprintf(where, sizeof where, "user '%s', item '%s': ", idmap_name(users, u),
+                 idmap_name(items, i));
+    }
+    char how[160];
+    if (p->confidence == GPUALS_CONF_IMPLICIT)
+        snprintf(how, sizeof how, "implicit: alpha*r with alpha %g", p->alpha);
+    else if (p->confidence == GPUALS_CONF_HU)
+        snprintf(how, sizeof how, "hu: 1 + alpha*r with alpha %g", p->alpha);
+    else
+        snprintf(how, sizeof how, "log: 1 + alpha*log(1 + r/eps) with alpha %g, eps %g",
+                 p->alpha, p->eps);
+    const char *hint = p->confidence == GPUALS_CONF_LOG && v / p->eps <= -1.0
+                           ? "the log confidence needs every summed rating above -eps"
+                           : "a smaller alpha keeps it finite";
+    char value[32] = "nan"; /* whatever the sign bit of a NaN */
+    if (!isnan(conf)) snprintf(value, sizeof value, "%g", conf);
+    return gpuals_fail(GPUALS_ERR_NUMERIC, "%sthe summed rating %g gives the non-finite "
+                       "confidence %s (%s): %s", where, v, value, how, hint);
+}
+
 /* The confidence matrix of r under p (see dataset.h and the equations above). */
-gpuals_status dataset_confidence(const csr *r, const gpuals_params *p, csr *out)
+gpuals_status dataset_confidence_ids(const csr *r, const idmap *users, const idmap *items,
+                                     int rows_are_items, const gpuals_params *p, csr *out)
 {
     /* Check the settings. */
     if (!r || !p || !out)
         return gpuals_fail(GPUALS_ERR_USAGE, "dataset_confidence: NULL argument");
     if (!isfinite(p->alpha))
-        return gpuals_fail(GPUALS_ERR_USAGE, "dataset_confidence: alpha %g is not finite",
-                           p->alpha);
+        return gpuals_fail(GPUALS_ERR_USAGE, "alpha %g is not finite", p->alpha);
     if (p->confidence != GPUALS_CONF_IMPLICIT && p->confidence != GPUALS_CONF_HU &&
         p->confidence != GPUALS_CONF_LOG)
-        return gpuals_fail(GPUALS_ERR_USAGE, "dataset_confidence: unknown confidence "
-                           "transform %d", (int)p->confidence);
+        return gpuals_fail(GPUALS_ERR_USAGE, "unknown confidence transform %d",
+                           (int)p->confidence);
     if (p->confidence == GPUALS_CONF_LOG && !(p->eps > 0 && isfinite(p->eps)))
-        return gpuals_fail(GPUALS_ERR_USAGE, "dataset_confidence: the log transform needs "
-                           "eps > 0, got %g", p->eps);
+        return gpuals_fail(GPUALS_ERR_USAGE, "the log confidence needs eps > 0, got %g", p->eps);
 
     /* Same pattern, transformed values. */
     csr c;
@@ -432,15 +473,19 @@ gpuals_status dataset_confidence(const csr *r, const gpuals_params *p, csr *out)
             else conf = 1.0 + alpha * log1p(v / eps);
             float f = (float)conf;
             if (!isfinite(f)) {
-                gpuals_fail(GPUALS_ERR_NUMERIC, "dataset_confidence: row %lld, column %d: "
-                            "value %g gives the non-finite confidence %g", (long long)u,
-                            c.indices[q], v, conf);
+                gpuals_status st = confidence_failure(u, c.indices[q], v, conf, users, items,
+                                                      rows_are_items, p);
                 csr_free(&c);
-                return GPUALS_ERR_NUMERIC;
+                return st;
             }
             c.data[q] = f;
         }
     }
     *out = c;
     return GPUALS_OK;
+}
+
+gpuals_status dataset_confidence(const csr *r, const gpuals_params *p, csr *out)
+{
+    return dataset_confidence_ids(r, NULL, NULL, 0, p, out);
 }

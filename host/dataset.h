@@ -41,7 +41,16 @@ gpuals_status dataset_add_user(gpuals_data *d, const char *raw_user, int64_t n,
  * d's items is GPUALS_ERR_MISMATCH. */
 gpuals_status dataset_load_titles(gpuals_data *d, const char *path);
 
-/* The confidence CSR for training: same pattern as r, values transformed as p says. */
+/* The confidence CSR for training: same pattern as r, values transformed as p says. A value whose
+ * confidence is not finite (with the log transform, a summed rating at or below -eps; with any,
+ * an alpha too large for the ratings) is GPUALS_ERR_NUMERIC naming the value and the transform;
+ * bad settings are GPUALS_ERR_USAGE. */
 gpuals_status dataset_confidence(const csr *r, const gpuals_params *p, csr *out);
+
+/* dataset_confidence for a matrix whose users and items have the raw ids of users and items
+ * (the rows are items when rows_are_items, as in ratings_t): a value whose confidence is not
+ * finite is named by its raw user and item ids as well. */
+gpuals_status dataset_confidence_ids(const csr *r, const idmap *users, const idmap *items,
+                                     int rows_are_items, const gpuals_params *p, csr *out);
 
 #endif /* GPUALS_DATASET_H */

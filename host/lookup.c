@@ -10,6 +10,12 @@
  * case-insensitive substring), stopping at the first level with any match. Case folding is
  * ASCII only: bytes of UTF-8 sequences compare as they are, so "É" and "é" differ.
  *
+ * Encodings: titles are stored as UTF-8 (a Latin-1 titles file is converted when read), while
+ * raw ids keep the bytes of the ratings file. So that either form of a text finds what it names,
+ * an id is also tried as its Latin-1 bytes when it is UTF-8 below U+0100, and a title that is
+ * not valid UTF-8 is also tried, at every level, converted from Latin-1 to UTF-8 (the form the
+ * messages then show).
+ *
  * Suggestions for an unknown title rank every titled item by the edit distance between the
  * typed text and the best-matching stretch of the title (a semi-global alignment: the title may
  * start and end anywhere for free), so "toy stroy" finds "Toy Story (1995)" at distance 2.
@@ -30,6 +36,7 @@
 
 #include "model.h"
 #include "status.h"
+#include "titles.h"
 
 #define LOOKUP_MAX_TEXT 128
 #define LOOKUP_MAX_TITLE 256
@@ -270,6 +277,19 @@ static int title_matches(lookup_level level, const char *title, const char *text
     return 0;
 }
 
+/* The UTF-8 form of a text that is not valid UTF-8, read as Latin-1, into *utf8 (malloc'd);
+ * NULL when the text is UTF-8 already. The titles a Latin-1 file gave were converted the same
+ * way, so a title typed or copied in its Latin-1 bytes matches in this form. */
+static gpuals_status latin1_reading(const char *text, char **utf8)
+{
+    size_t n = strlen(text);
+    *utf8 = NULL;
+    if (titles_is_utf8(text, n)) return GPUALS_OK;
+    *utf8 = titles_latin1_to_utf8(text, n);
+    if (!*utf8) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory looking up a title");
+    return GPUALS_OK;
+}
+
 gpuals_status lookup_title_matches(const gpuals_model *m, const char *title, int64_t *out,
                                    int cap, int64_t *n_found, lookup_level *level)
 {
@@ -279,21 +299,26 @@ gpuals_status lookup_title_matches(const gpuals_model *m, const char *title, int
     *n_found = 0;
     *level = LOOKUP_NONE;
     if (!m->titles) return GPUALS_OK;
+    char *utf8;
+    GPUALS_TRY(latin1_reading(title, &utf8));
 
-    /* The first level with any match wins. */
-    for (int lv = LOOKUP_EXACT; lv <= LOOKUP_SUBSTRING; lv++) {
+    /* The first level with any match, as typed or in the UTF-8 form, wins. */
+    for (int lv = LOOKUP_EXACT; lv <= LOOKUP_SUBSTRING && *n_found == 0; lv++) {
         int64_t count = 0;
         for (int64_t i = 0; i < m->n_items; i++) {
-            if (!m->titles[i] || !title_matches((lookup_level)lv, m->titles[i], title)) continue;
+            const char *t = m->titles[i];
+            if (!t || !(title_matches((lookup_level)lv, t, title) ||
+                        (utf8 && title_matches((lookup_level)lv, t, utf8))))
+                continue;
             if (count < cap) out[count] = i;
             count++;
         }
         if (count > 0) {
             *n_found = count;
             *level = (lookup_level)lv;
-            return GPUALS_OK;
         }
     }
+    free(utf8);
     return GPUALS_OK;
 }
 
@@ -367,7 +392,13 @@ static gpuals_status find_title(const gpuals_model *m, const char *title, int64_
         *index = found[0];
         return GPUALS_OK;
     }
-    return title_error(m, title, found, n_found, level, or_id);
+
+    /* The message shows, and suggests titles for, the text as UTF-8, like the titles. */
+    char *utf8;
+    GPUALS_TRY(latin1_reading(title, &utf8));
+    gpuals_status s = title_error(m, utf8 ? utf8 : title, found, n_found, level, or_id);
+    free(utf8);
+    return s;
 }
 
 gpuals_status lookup_item_title(const gpuals_model *m, const char *title, int64_t *index)

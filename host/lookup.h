@@ -8,6 +8,11 @@
  * the LOOKUP_SUGGEST closest titles. An unknown raw id is GPUALS_ERR_NOT_FOUND with the closest
  * ids (numerically closest when the ids are integers, else by edit distance). The messages are
  * meant to be shown as they are (gpuals_last_error()).
+ *
+ * Titles are UTF-8 (a Latin-1 titles file is converted when read); a title to find that is not
+ * valid UTF-8 is read as Latin-1 and also tried converted to UTF-8, at every level. A raw id is
+ * also tried as its Latin-1 bytes when it is UTF-8 below U+0100. Either form of a Latin-1 title
+ * or id thus finds it.
  */
 #ifndef GPUALS_LOOKUP_H
 #define GPUALS_LOOKUP_H

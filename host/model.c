@@ -29,11 +29,13 @@ gpuals_status model_alloc(int64_t n_users, int64_t n_items, const gpuals_params 
     size_t f = (size_t)p->factors;
     if ((uint64_t)n_users > SIZE_MAX / sizeof(float) / f ||
         (uint64_t)n_items > SIZE_MAX / sizeof(float) / f)
-        return gpuals_fail(GPUALS_ERR_NOMEM, "model_alloc: factor matrices too large");
+        return gpuals_fail(GPUALS_ERR_NOMEM, "the factors of %lld users and %lld items (%d "
+                           "each) are too large to hold", (long long)n_users,
+                           (long long)n_items, p->factors);
 
     /* The struct, the factor matrices and the id maps. */
     gpuals_model *m = calloc(1, sizeof *m);
-    if (!m) return gpuals_fail(GPUALS_ERR_NOMEM, "model_alloc: out of memory");
+    if (!m) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for a model");
     m->params = *p;
     m->factors = p->factors;
     m->n_users = n_users;
@@ -46,9 +48,9 @@ gpuals_status model_alloc(int64_t n_users, int64_t n_items, const gpuals_params 
     m->items = idmap_new();
     if (!m->X || !m->Y || !m->users || !m->items) {
         gpuals_model_free(m);
-        return gpuals_fail(GPUALS_ERR_NOMEM,
-                           "model_alloc: out of memory for %lld x %lld x %d factors",
-                           (long long)n_users, (long long)n_items, p->factors);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for the factors of %lld users and "
+                           "%lld items (%d each)", (long long)n_users, (long long)n_items,
+                           p->factors);
     }
     *out = m;
     return GPUALS_OK;
@@ -61,7 +63,7 @@ static gpuals_status copy_ids(idmap *dst, const idmap *src, int64_t n, const cha
         const char *name = idmap_name(src, k);
         int added = 0;
         int64_t at = idmap_intern(dst, name, strlen(name), &added);
-        if (at < 0) return gpuals_fail(GPUALS_ERR_NOMEM, "model_new: out of memory for ids");
+        if (at < 0) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for the model's ids");
         if (!added || at != k)
             return gpuals_fail(GPUALS_ERR_INTERNAL, "model_new: %s id \"%s\" (index %lld) "
                                "is not unique", what, name, (long long)k);
@@ -74,12 +76,12 @@ static gpuals_status copy_titles(gpuals_model *m, char *const *titles, int64_t n
 {
     if (!titles) return GPUALS_OK;
     m->titles = calloc(n > 0 ? (size_t)n : 1, sizeof *m->titles);
-    if (!m->titles) return gpuals_fail(GPUALS_ERR_NOMEM, "model_new: out of memory for titles");
+    if (!m->titles) return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for the model's titles");
     for (int64_t i = 0; i < n; i++) {
         if (!titles[i] || !titles[i][0]) continue;
         m->titles[i] = strdup(titles[i]);
         if (!m->titles[i])
-            return gpuals_fail(GPUALS_ERR_NOMEM, "model_new: out of memory for titles");
+            return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for the model's titles");
     }
     return GPUALS_OK;
 }

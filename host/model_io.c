@@ -21,16 +21,22 @@
  * is neither a model directory nor an empty directory is left alone and the save fails. Any
  * failure removes the temporary directory, so a half-written model never appears at path.
  *
- * Loading reads meta.json (a missing one is GPUALS_ERR_IO; an empty, truncated or invalid one
- * GPUALS_ERR_MISMATCH), checks that the shapes it records fit the file sizes it records (so a
- * damaged shape such as 10^12 users is refused before anything is allocated from it), then that
- * every file is there (GPUALS_ERR_IO naming the missing one) with the recorded size, and only
- * then, file by file, the checksum over the file's bytes as they are, before any parsing,
- * followed by its structure (npy header, tsv fields) and its shape against meta.json. Every
- * failure of a directory that is damaged or not a model is GPUALS_ERR_MISMATCH naming the file
- * at fault (a parse failure of a file whose checksum matched included). Factors, ids, titles and
- * the training matrix come back bit-identical, so every query answers exactly as before
- * saving.
+ * Loading reads meta.json (an empty, truncated or invalid one is GPUALS_ERR_MISMATCH), checks
+ * that the shapes it records fit the file sizes it records (so a damaged shape such as 10^12
+ * users is refused before anything is allocated from it), then that every file is there with
+ * the recorded size, and only then, file by file, the checksum over the file's bytes as they
+ * are, before any parsing, followed by its structure (npy header, tsv fields) and its shape
+ * against meta.json. Every failure of a directory that is damaged or not a model is
+ * GPUALS_ERR_MISMATCH naming the file at fault (a parse failure of a file whose checksum matched
+ * included).
+ *
+ * Which directories are models: a path that does not exist, that is not a directory, or a
+ * directory holding none of the model's files (meta.json and the seven above) is not a model,
+ * GPUALS_ERR_IO, as a missing input file is. A directory holding any of them is a model
+ * directory, and one of its files that is missing, not a regular file or cannot be opened
+ * (meta.json included) makes it incomplete: GPUALS_ERR_MISMATCH naming the file. Factors, ids,
+ * titles and the training matrix come back bit-identical, so every query answers exactly as
+ * before saving.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -433,8 +439,8 @@ static char *parent_dir(const char *path)
 gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
 {
     /* Check the arguments and the model. */
-    if (!m || !path || !path[0])
-        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_model_save: NULL model or empty path");
+    if (!m || !path) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_model_save: NULL argument");
+    if (!path[0]) return gpuals_fail(GPUALS_ERR_USAGE, "no model directory given");
     if (!m->conf.indptr || m->conf.rows != m->n_users || m->conf.cols != m->n_items)
         return gpuals_fail(GPUALS_ERR_INTERNAL, "gpuals_model_save: the model's training "
                            "matrix does not match its %lld users x %lld items",
@@ -480,6 +486,9 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
 
 /* What a damaged or foreign directory's messages end with. */
 #define DAMAGED "not a gpu-als model directory or damaged"
+
+/* What the message about a missing or unopenable file of a model directory ends with. */
+#define INCOMPLETE "the model directory is incomplete or damaged"
 
 /* meta.json is small: a larger file is not one. */
 #define META_MAX_BYTES ((off_t)16 << 20)
@@ -686,21 +695,40 @@ static gpuals_status read_header(json_t *root, meta_info *mi)
     return get_bool(root, NULL, "has_titles", where, &mi->has_titles);
 }
 
-/* Read meta.json of mi->dir into mi: GPUALS_ERR_IO when it is missing, not a regular file or
- * unreadable; GPUALS_ERR_MISMATCH naming meta.json when it is empty, truncated, not JSON, or
- * lacks a field. Allocates nothing that outlives the call. */
+/* 1 when dir holds an entry named like one of the model's data files. */
+static int holds_data_file(const char *dir)
+{
+    int found = 0;
+    for (int k = 0; k < N_FILES && !found; k++) {
+        char *path = join_path(dir, file_names[k]);
+        struct stat st;
+        found = path && lstat(path, &st) == 0;
+        free(path);
+    }
+    return found;
+}
+
+/* Read meta.json of mi->dir into mi. Without meta.json, a directory that holds none of the data
+ * files is not a model (GPUALS_ERR_IO) and one that holds any is incomplete; a meta.json that is
+ * not a regular file, cannot be opened, is empty, truncated, not JSON, or lacks a field is
+ * GPUALS_ERR_MISMATCH naming it. Allocates nothing that outlives the call. */
 static gpuals_status load_meta(meta_info *mi)
 {
     /* The text, after checking that it is a plausible file. */
     struct stat st;
     if (stat(mi->path, &st) != 0) {
-        if (errno == ENOENT)
+        int e = errno;
+        if (e == ENOENT && !holds_data_file(mi->dir))
             return gpuals_fail(GPUALS_ERR_IO, "%s: not a gpu-als model directory: it has no "
                                "meta.json", mi->dir);
-        return gpuals_fail(GPUALS_ERR_IO, "%s: %s", mi->path, strerror(errno));
+        if (e == ENOENT)
+            return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %s: " INCOMPLETE, mi->path,
+                               strerror(e));
+        return gpuals_fail(GPUALS_ERR_IO, "%s: %s", mi->path, strerror(e));
     }
     if (!S_ISREG(st.st_mode))
-        return gpuals_fail(GPUALS_ERR_IO, "%s: not a regular file", mi->path);
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: not a regular file: " INCOMPLETE,
+                           mi->path);
     if (st.st_size == 0)
         return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: empty: " DAMAGED, mi->path);
     if (st.st_size > META_MAX_BYTES)
@@ -710,13 +738,18 @@ static gpuals_status load_meta(meta_info *mi)
     char *text = malloc(len);
     if (!text) return gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", mi->path);
     FILE *f = fopen(mi->path, "rb");
-    size_t got = f ? fread(text, 1, len, f) : 0;
-    int e = errno;
-    if (f) fclose(f);
+    if (!f) {
+        int e = errno;
+        free(text);
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: cannot open: %s: " INCOMPLETE, mi->path,
+                           strerror(e));
+    }
+    size_t got = fread(text, 1, len, f);
+    fclose(f);
     if (got != len) {
         free(text);
-        return gpuals_fail(GPUALS_ERR_IO, "%s: read failed: %s", mi->path,
-                           f ? "the file shrank while being read" : strerror(e));
+        return gpuals_fail(GPUALS_ERR_IO, "%s: read failed: the file shrank while being read",
+                           mi->path);
     }
 
     /* The document. */
@@ -820,13 +853,15 @@ static gpuals_status check_meta_shapes(const meta_info *mi)
 /* Loading: the data files                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-/* The size of path against meta.json's record: GPUALS_ERR_IO when it is missing or not a
- * regular file, GPUALS_ERR_MISMATCH when its size differs. */
+/* The size of path against meta.json's record: GPUALS_ERR_MISMATCH when it is missing, not a
+ * regular file, or of another size. */
 static gpuals_status check_size(const char *path, uint64_t want)
 {
     struct stat st;
-    if (stat(path, &st) != 0) return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return gpuals_fail(GPUALS_ERR_IO, "%s: not a regular file", path);
+    if (stat(path, &st) != 0)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %s: " INCOMPLETE, path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: not a regular file: " INCOMPLETE, path);
     if ((uint64_t)st.st_size != want)
         return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: %lld bytes, but meta.json records %llu "
                            "(truncated or replaced): " DAMAGED, path, (long long)st.st_size,
@@ -845,11 +880,14 @@ static gpuals_status check_sum(const meta_info *mi, int which, uint64_t got)
     return GPUALS_OK;
 }
 
-/* XXH64 of the whole file at path, read in blocks (nothing as large as the file is held). */
+/* XXH64 of the whole file at path, read in blocks (nothing as large as the file is held). A
+ * file of the model that cannot be opened is GPUALS_ERR_MISMATCH, as a missing one is. */
 static gpuals_status hash_file(const char *path, uint64_t *xxh)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return gpuals_fail(GPUALS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: cannot open: %s: " INCOMPLETE, path,
+                           strerror(errno));
     XXH64_state_t *st = XXH64_createState();
     unsigned char *buf = malloc(HASH_BLOCK);
     gpuals_status s = GPUALS_OK;
@@ -1034,7 +1072,10 @@ static gpuals_status load_tsv(gpuals_model *m, const meta_info *mi, int which)
     if (!text) s = gpuals_fail(GPUALS_ERR_NOMEM, "%s: out of memory", path);
     if (s == GPUALS_OK) {
         FILE *f = fopen(path, "rb");
-        if (!f || fread(text, 1, (size_t)want, f) != (size_t)want)
+        if (!f)
+            s = gpuals_fail(GPUALS_ERR_MISMATCH, "%s: cannot open: %s: " INCOMPLETE, path,
+                            strerror(errno));
+        else if (fread(text, 1, (size_t)want, f) != (size_t)want)
             s = gpuals_fail(GPUALS_ERR_IO, "%s: read failed", path);
         if (f) fclose(f);
     }
@@ -1106,6 +1147,7 @@ gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
     /* Check the arguments and that path is a directory. */
     if (!path || !out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_model_load: NULL argument");
     *out = NULL;
+    if (!path[0]) return gpuals_fail(GPUALS_ERR_USAGE, "no model directory given");
     struct stat st;
     if (stat(path, &st) != 0)
         return gpuals_fail(GPUALS_ERR_IO, "%s: cannot open the model directory: %s", path,

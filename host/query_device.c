@@ -23,11 +23,8 @@ gpuals_status topn_batch_on(gpuals_device dev, const float *Q, int64_t nq, const
 {
     gpuals_put_note(note, note_len, "ranking on the CPU");
     if (dev != GPUALS_DEVICE_CPU) {
-        char why[256] = "built without CUDA";
-        int usable = 0;
-#ifdef GPUALS_HAVE_CUDA
-        usable = cuda_probe(why, sizeof why);
-#endif
+        char why[256];
+        const int usable = gpuals_gpu_usable(why, sizeof why);
         if (!usable && dev == GPUALS_DEVICE_GPU)
             return gpuals_fail(GPUALS_ERR_NO_DEVICE, "no usable GPU: %s", why);
         if (!usable)

@@ -10,11 +10,16 @@
  *        delim   "," tab or spaces  2 to 4 fields      user item [value [timestamp]]
  *        mm      spaces/tabs        2 (pattern) or 3   row col [value], 1-based indices
  *      Fields are trimmed of spaces and tabs; the timestamp must be an integer, except in a
- *      generic file, where it is only required to be non-empty (it is never used);
+ *      generic file, where it is only required to be non-empty (it is never used). A
+ *      comma-separated line (generic or MovieLens CSV) that holds a double quote is split by
+ *      libcsv in strict mode, as RFC 4180 says: a field may be enclosed in double quotes, which
+ *      may then hold commas and spaces, with "" standing for one quote; a quote anywhere else,
+ *      or one left open at the end of the line, makes the line malformed. Lines without a quote
+ *      take the plain split, so the common case stays a single pass over the line;
  *   3. parse the rating (reader_parse_number: plain decimals only, with or without an exponent;
- *      hex, nan and inf are refused); a non-number, a non-finite value or one beyond the float
- *      range makes the line malformed, and so does a non-integer value in a Matrix Market
- *      'integer' file;
+ *      hex, nan and inf are refused); a non-number, a non-finite value, one beyond the float
+ *      range or one of magnitude above READER_MAX_VALUE makes the line malformed, and so does a
+ *      non-integer value in a Matrix Market 'integer' file;
  *   4. filter: a rating below min_rating is counted as filtered, then a zero (or a value that
  *      rounds to zero as a float) as a zero line; only now are the ids interned, so a user or
  *      item seen only in dropped lines never gets an index and the matrix has exactly the rows
@@ -41,6 +46,7 @@
  */
 #include "reader.h"
 
+#include <csv.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -92,6 +98,13 @@ typedef struct {
     char last_user[USER_CACHE_BYTES];
     size_t last_user_n;
     int32_t last_user_index;
+
+    /* Comma-separated lines with a quote: the libcsv parser (set up on first use) and the
+     * buffer that holds the unquoted fields of the last such line. */
+    struct csv_parser csv;
+    int csv_ready;
+    char *quoted;
+    size_t quoted_cap;
 } parse_ctx;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -155,6 +168,85 @@ static int split(const char *s, size_t n, int sep, field *f)
     }
     if (nf < MAX_FIELDS) f[nf] = trim(s + start, n - start);
     return nf + 1;
+}
+
+/* What split_line returns for a quoted line it cannot split. */
+enum { QUOTE_STRAY = -1, QUOTE_OPEN = -2, QUOTE_NOMEM = -3 };
+
+/* The fields of a quoted line as libcsv hands them out: copied into buf, the first MAX_FIELDS
+ * recorded in f, all of them counted in nf. */
+typedef struct {
+    char *buf;
+    size_t len;
+    field *f;
+    int nf;
+} quoted_fields;
+
+static void quoted_field(void *s, size_t n, void *data)
+{
+    quoted_fields *q = data;
+    if (q->nf < MAX_FIELDS) {
+        if (n > 0) memcpy(q->buf + q->len, s, n);
+        q->f[q->nf] = (field){q->buf + q->len, n};
+        q->len += n;
+    }
+    q->nf++;
+}
+
+/* No byte ends a record: the line source has removed the newline already, and a carriage
+ * return inside a line stays in its field, as in the plain split. */
+static int no_terminator(unsigned char ch)
+{
+    (void)ch;
+    return 0;
+}
+
+/* Split the comma-separated line s[0..n), which holds a double quote, with libcsv (strict RFC
+ * 4180 quoting; spaces and tabs around a field are dropped, those inside quotes kept). Returns
+ * the number of fields as split does, QUOTE_STRAY for a quote that does not enclose a whole
+ * field (*column set to the 1-based column where libcsv stopped), QUOTE_OPEN for a quote not
+ * closed on the line, QUOTE_NOMEM without memory. The fields point into c->quoted and stay
+ * valid until the next call. */
+static int split_quoted(parse_ctx *c, const char *s, size_t n, field *f, size_t *column)
+{
+    /* The parser and a buffer as long as the line: unquoting never makes text longer. */
+    if (!c->csv_ready) {
+        if (csv_init(&c->csv, CSV_STRICT | CSV_STRICT_FINI) != 0) return QUOTE_NOMEM;
+        csv_set_term_func(&c->csv, no_terminator);
+        c->csv_ready = 1;
+    }
+    if (c->quoted_cap < n + 1) {
+        char *buf = realloc(c->quoted, n + 1);
+        if (!buf) return QUOTE_NOMEM;
+        c->quoted = buf;
+        c->quoted_cap = n + 1;
+    }
+
+    /* Parse and finish the record; a failure leaves the parser mid-record, so it starts anew
+     * on the next quoted line. */
+    quoted_fields q = {c->quoted, 0, f, 0};
+    size_t used = csv_parse(&c->csv, s, n, quoted_field, NULL, &q);
+    int code = 0;
+    if (used != n) {
+        code = csv_error(&c->csv) == CSV_EPARSE ? QUOTE_STRAY : QUOTE_NOMEM;
+        *column = used + 1;
+    } else if (csv_fini(&c->csv, quoted_field, NULL, &q) != 0) {
+        code = QUOTE_OPEN;
+    }
+    if (code != 0) {
+        csv_free(&c->csv);
+        c->csv_ready = 0;
+        return code;
+    }
+    return q.nf;
+}
+
+/* Split a line in the format's layout: split, or split_quoted for a comma-separated line that
+ * holds a double quote. */
+static int split_line(parse_ctx *c, const char *s, size_t n, field *f, size_t *column)
+{
+    if (c->sep == SEP_COMMA && memchr(s, '"', n)) return split_quoted(c, s, n, f, column);
+    return split(s, n, c->sep, f);
 }
 
 /* Optional sign then at least one digit, nothing else. */
@@ -241,12 +333,27 @@ int reader_parse_number(const char *s, size_t n, double *out)
 }
 
 /* A rating or value: reader_parse_number, with values beyond the float range counted as not
- * finite (they would be stored as infinities). */
+ * finite (they would be stored as infinities), and 3 for a finite value of magnitude above
+ * READER_MAX_VALUE. */
 static int parse_value(field f, double *out)
 {
     int code = reader_parse_number(f.s, f.n, out);
     if (code == 0 && fabs(*out) > FLT_MAX) return 2;
+    if (code == 0 && fabs(*out) > READER_MAX_VALUE) return 3;
     return code;
+}
+
+/* What was expected of a value parse_value refused with code 1, 2 or 3; values says what the
+ * format calls them ("rating" or "value"). */
+static const char *value_expected(int code, int values)
+{
+    static const char *const text[2][3] = {
+        {"a number as the rating", "a finite rating",
+         "a rating of magnitude at most " READER_MAX_VALUE_TEXT},
+        {"a number as the value", "a finite value",
+         "a value of magnitude at most " READER_MAX_VALUE_TEXT},
+    };
+    return text[values][code - 1];
 }
 
 /* Record a malformed line: counted under skip_bad, else GPUALS_ERR_PARSE with
@@ -381,7 +488,22 @@ static gpuals_status take_line(parse_ctx *c, int64_t line, const char *s, size_t
 
     /* Fields. */
     field f[MAX_FIELDS];
-    int nf = split(s, n, c->sep, f);
+    size_t column = 0;
+    int nf = split_line(c, s, n, f, &column);
+    if (nf < 0) {
+        reader_excerpt(shown, sizeof shown, s, n, 60);
+        if (nf == QUOTE_NOMEM)
+            return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%lld: out of memory splitting a quoted "
+                               "line", c->path, (long long)line);
+        if (nf == QUOTE_OPEN)
+            return bad_line(c, line, "expected a closing quote before the end of the line, "
+                            "found none in %s", shown);
+        return bad_line(c, line, "expected quotes around a whole field (with \"\" for a quote "
+                        "inside it), found %s at column %zu of %s",
+                        column <= n && s[column - 1] == '"' ? "a stray quote"
+                                                            : "text after a closing quote",
+                        column, shown);
+    }
     if (nf < c->min_fields || nf > c->max_fields) {
         if (c->min_fields == c->max_fields)
             return bad_line(c, line, "expected %d fields separated by %s (%s), found %d",
@@ -407,9 +529,7 @@ static gpuals_status take_line(parse_ctx *c, int64_t line, const char *s, size_t
         int pr = parse_value(f[2], &rating);
         if (pr != 0) {
             reader_excerpt(shown, sizeof shown, f[2].s, f[2].n, 40);
-            return bad_line(c, line, pr == 1 ? "expected a number as the rating in field 3, "
-                                               "found %s"
-                                             : "expected a finite rating in field 3, found %s",
+            return bad_line(c, line, "expected %s in field 3, found %s", value_expected(pr, 0),
                             shown);
         }
     }
@@ -543,9 +663,7 @@ static gpuals_status mm_entry(parse_ctx *c, int64_t line, const char *s, size_t 
         int pr = parse_value(f[2], &v);
         if (pr != 0) {
             reader_excerpt(shown, sizeof shown, f[2].s, f[2].n, 40);
-            return bad_line(c, line, pr == 1 ? "expected a number as the value in field 3, "
-                                               "found %s"
-                                             : "expected a finite value in field 3, found %s",
+            return bad_line(c, line, "expected %s in field 3, found %s", value_expected(pr, 1),
                             shown);
         }
     }
@@ -641,12 +759,13 @@ static int is_column_name(field f)
  * integers (a line of integer ids is data, so a bad value there is reported, not skipped), or,
  * in a generic file of 2 to 4 fields, a line whose fields are all common column names; .dat
  * files never have one. */
-static int header_verdict(const parse_ctx *c, const char *s, size_t n)
+static int header_verdict(parse_ctx *c, const char *s, size_t n)
 {
     if (c->format == GPUALS_FORMAT_DAT) return 0;
     if (memchr(s, '\0', n)) return 0;
     field f[MAX_FIELDS];
-    int nf = split(s, n, c->sep, f);
+    size_t column;
+    int nf = split_line(c, s, n, f, &column);
     if (c->format == GPUALS_FORMAT_DELIM && nf >= 2 && nf <= 4) {
         int all_names = 1;
         for (int k = 0; k < nf && all_names; k++) all_names = is_column_name(f[k]);
@@ -667,7 +786,8 @@ static gpuals_status settle_pending(parse_ctx *c, const char *s, size_t n)
     int header = 0;
     if (s) {
         field f[MAX_FIELDS];
-        int nf = memchr(s, '\0', n) ? 0 : split(s, n, c->sep, f);
+        size_t column;
+        int nf = memchr(s, '\0', n) ? 0 : split_line(c, s, n, f, &column);
         header = nf >= 2 && is_integer(f[0]) && is_integer(f[1]);
     }
     gpuals_status st = GPUALS_OK;
@@ -703,7 +823,8 @@ static gpuals_status first_line(parse_ctx *c, int64_t line, const char *s, size_
     if (verdict == 1) {
         c->header_seen = 1;
         field f[MAX_FIELDS];
-        int nf = split(s, n, c->sep, f);
+        size_t column;
+        int nf = split_line(c, s, n, f, &column);
         if (c->format == GPUALS_FORMAT_DELIM && nf >= 2 && nf <= 4)
             c->min_fields = c->max_fields = nf; /* the header fixes the field count */
         return GPUALS_OK;
@@ -887,6 +1008,8 @@ gpuals_status reader_load(const char *path, gpuals_format format, double min_rat
 
 done:
     free(c.pending);
+    free(c.quoted);
+    if (c.csv_ready) csv_free(&c.csv);
     line_reader_close(&lr);
     reader_result_free(&res);
     return st;

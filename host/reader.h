@@ -4,8 +4,9 @@
  * Formats (see gpuals_format): MovieLens .dat (user::item::rating::timestamp), MovieLens CSV
  * with the header userId,movieId,rating,timestamp, ml-100k u.data (four tab-separated fields),
  * generic delimited "user item [value [timestamp]]" (comma, tab or runs of spaces, optional
- * header, no value meaning 1, the timestamp ignored) and Matrix Market coordinate files (real,
- * integer or pattern; general; an integer file's values must be integers).
+ * header, no value meaning 1, the timestamp ignored; comma-separated fields may be quoted as in
+ * RFC 4180) and Matrix Market coordinate files (real, integer or pattern; general; an integer
+ * file's values must be integers).
  *
  * The line source (reader_lines.c) reads the file in large blocks and hands out lines without
  * copying them; the parser (reader.c) splits fields in place, parses ratings with a hand-written
@@ -59,6 +60,13 @@ void line_reader_close(line_reader *r);
 /* ------------------------------------------------------------------------------------------ */
 /* Ratings                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
+
+/* The largest magnitude a rating or value may have; a larger one makes its line malformed. No
+ * rating, count or weight comes near it, and it keeps the confidences finite in float32 for
+ * every alpha up to 1e12 (the CLI's bound): alpha * 1e12 <= 1e24, far below FLT_MAX (3.4e38),
+ * with room for summed duplicates. */
+#define READER_MAX_VALUE 1e12
+#define READER_MAX_VALUE_TEXT "1e12"
 
 /* What reader_load produces. The triplets index users and items; each array holds n entries
  * (capacity cap) and is malloc'd. counts holds raw_lines, kept_lines (= n), bad_lines,

@@ -7,13 +7,17 @@
  * with als_fit on the device the settings ask for. The defaults are those of the `implicit`
  * library, so results can be compared with it.
  */
+#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "als.h"
 #include "als_internal.h"
 #include "dataset.h"
 #include "gpuals.h"
+#include "idmap.h"
 #include "model.h"
 #include "status.h"
 
@@ -53,6 +57,29 @@ static int relay_iteration(int iteration, double seconds, double loss, void *use
     return t->cb ? t->cb(iteration, seconds, loss, t->cb_user) : 0;
 }
 
+/* The engines name a failing row by its index ("user 12 (row index) became non-finite ...");
+ * the user knows it by its raw id. Rewrite the current message so when it has that form. */
+static void name_failed_row(const gpuals_data *d)
+{
+    static const char mark_text[] = " (row index)";
+    const char *msg = gpuals_last_error();
+    const char *mark = strstr(msg, mark_text);
+    if (!mark) return;
+    const char *num = mark;
+    while (num > msg && isdigit((unsigned char)num[-1])) num--;
+    if (num == mark || num - msg < 5 || num[-1] != ' ') return;
+    const char *word = num - 5; /* "user " or "item " */
+    const idmap *map = strncmp(word, "user ", 5) == 0   ? d->users
+                       : strncmp(word, "item ", 5) == 0 ? d->items
+                                                        : NULL;
+    const long long row = strtoll(num, NULL, 10);
+    if (!map || row < 0 || row >= idmap_size(map)) return;
+    char text[2048];
+    snprintf(text, sizeof text, "%.*s'%s'%s", (int)(num - msg), msg, idmap_name(map, row),
+             mark + sizeof mark_text - 1);
+    gpuals_fail(GPUALS_ERR_NUMERIC, "%s", text);
+}
+
 /* Train a new model on d with p (gpuals.h). On success *out is a model the caller owns (free it
  * with gpuals_model_free) holding the factors, the users x items confidences, the device used
  * and its note, train_seconds (wall time of the fit) and final_loss (the last iteration's loss
@@ -66,15 +93,14 @@ gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_
     if (!d || !p || !out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: NULL argument");
     *out = NULL;
     if (p->factors < 1)
-        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: factors must be at least 1 (got %d)",
-                           p->factors);
-    if (d->ratings.nnz == 0)
-        return gpuals_fail(GPUALS_ERR_EMPTY, "gpuals_train: no interactions to train on");
+        return gpuals_fail(GPUALS_ERR_USAGE, "factors must be at least 1 (got %d)", p->factors);
+    if (d->ratings.nnz == 0) return gpuals_fail(GPUALS_ERR_EMPTY, "no interactions to train on");
 
     /* Confidences in both orientations. */
     csr cui = {0}, ciu = {0};
-    gpuals_status st = dataset_confidence(&d->ratings, p, &cui);
-    if (st == GPUALS_OK) st = dataset_confidence(&d->ratings_t, p, &ciu);
+    gpuals_status st = dataset_confidence_ids(&d->ratings, d->users, d->items, 0, p, &cui);
+    if (st == GPUALS_OK)
+        st = dataset_confidence_ids(&d->ratings_t, d->users, d->items, 1, p, &ciu);
 
     /* The model, which takes cui, with its initial factors. */
     gpuals_model *m = NULL;
@@ -97,6 +123,7 @@ gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_
     csr_free(&ciu);
     if (st != GPUALS_OK) {
         gpuals_model_free(m);
+        if (st == GPUALS_ERR_NUMERIC) name_failed_row(d);
         return st;
     }
     *out = m;

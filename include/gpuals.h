@@ -100,6 +100,12 @@ typedef struct {
 
 void gpuals_params_default(gpuals_params *p);
 
+/* 1 when this process can use a GPU (device 0 answers and runs this build's kernels), with its
+ * name and free memory in description (len bytes, may be NULL); else 0 with the reason ("built
+ * without CUDA", "no CUDA driver, ...", ...). The answer does not change while the process
+ * runs; GPUALS_DEVICE_AUTO trains and ranks on the GPU exactly when it is 1. */
+int gpuals_gpu_usable(char *description, size_t len);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Data                                                                                       */
 /* ------------------------------------------------------------------------------------------ */

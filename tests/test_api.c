@@ -4,7 +4,8 @@
  *
  * Loads the embedded ratings with titles, trains a small model with a per-iteration callback,
  * reads its factors, asks each query once (score, recommend, similar, explain, fold-in), saves
- * and reloads it, and checks that failures come back as statuses with a message.
+ * and reloads it, and checks that failures come back as statuses with a message; and asks
+ * whether a GPU is usable, checking that the device choice agrees.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -118,8 +119,39 @@ static void test_whole_api(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Whether a GPU is usable: a stable yes or no with a description, and the device choice
+ * follows it (GPU demands one, AUTO takes one if there is one). */
+static void test_gpu_usable(void **state)
+{
+    (void)state;
+    char first[256] = "", again[256] = "";
+    const int usable = gpuals_gpu_usable(first, sizeof first);
+    assert_int_equal(gpuals_gpu_usable(again, sizeof again), usable);
+    assert_int_equal(gpuals_gpu_usable(NULL, 0), usable);
+    assert_true(strlen(first) > 0);
+    if (!usable) assert_string_equal(first, again);
+
+    gpuals_data *d = load_embedded();
+    gpuals_params p;
+    gpuals_params_default(&p);
+    p.factors = 4;
+    p.iters = 1;
+    p.device = GPUALS_DEVICE_GPU;
+    gpuals_model *m = NULL;
+    gpuals_status s = gpuals_train(d, &p, NULL, NULL, &m);
+    assert_int_equal(s, usable ? GPUALS_OK : GPUALS_ERR_NO_DEVICE);
+    if (!usable) assert_non_null(strstr(gpuals_last_error(), first));
+    gpuals_model_free(m);
+    m = NULL;
+    p.device = GPUALS_DEVICE_AUTO;
+    assert_int_equal(gpuals_train(d, &p, NULL, NULL, &m), GPUALS_OK);
+    gpuals_model_free(m);
+    gpuals_data_free(d);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_whole_api)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_whole_api),
+                                       cmocka_unit_test(test_gpu_usable)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

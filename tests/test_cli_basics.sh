@@ -64,10 +64,46 @@ python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['users']==
 cp -r "$tmp/m" "$tmp/bad"
 printf '\x01' | dd of="$tmp/bad/item_factors.npy" bs=1 seek=200 conv=notrunc status=none
 expect_exit 6 score --model "$tmp/bad" alice apple && contains "$tmp/err" "item_factors.npy"
+
+# A numerical failure names the row by its raw id: reg 0 leaves user a's exact system singular.
+printf 'a,x,1\na,y,1\nb,x,1\n' > "$tmp/singular.csv"
+expect_exit 9 train --ratings "$tmp/singular.csv" --reg 0 --solver cholesky --factors 4 \
+  --iters 1 --out "$tmp/singular" && contains "$tmp/err" "singular system for user 'a' at iteration 1"
 expect_exit 3 score --model "$tmp/nothing-here" alice apple
 expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/h" --factors 2 --iters 4 -q \
   --history "$tmp/hist.csv"
 [ "$(wc -l <"$tmp/hist.csv")" -eq 5 ] && contains "$tmp/hist.csv" "iteration,seconds,loss" \
   || { echo "FAIL: history file"; failures=$((failures + 1)); }
+
+# --iters 0 would save an untrained model: a usage error. Counts of one are singular.
+expect_exit 2 train --ratings "$FIX/tiny.tsv" --out "$tmp/zero" --iters 0 \
+  && contains "$tmp/err" "--iters must be between 1"
+[ -e "$tmp/zero" ] && { echo "FAIL: --iters 0 saved a model"; failures=$((failures + 1)); }
+expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/one" --factors 1 --iters 1 \
+  && contains "$tmp/out" "1 factor, 1 iteration in" && lacks "$tmp/out" "iterations"
+
+# Results that cannot reach stdout (a full device) are an i/o error, whatever the command.
+expect_full info -q
+expect_full info --json
+expect_full train --ratings "$FIX/tiny.tsv" --out "$tmp/full" --factors 2 --iters 1
+expect_full --version
+expect_full train --help
+
+# The --history file gets each row as its iteration completes (the row comes before the
+# iteration's line on stderr): a run stopped partway keeps every row it reported.
+"$BIN" train --min-rating 3 --factors 64 --iters 100000 --device cpu --out "$tmp/long" \
+  --history "$tmp/long.csv" >/dev/null 2>"$tmp/long.err" &
+pid=$!
+for _ in $(seq 300); do
+  [ "$(grep -c '^iter ' "$tmp/long.err")" -ge 3 ] && break
+  sleep 0.1
+done
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+seen=$(grep -c '^iter ' "$tmp/long.err")
+rows=$(($(cat "$tmp/long.csv" 2>/dev/null | wc -l) - 1))
+[ "$seen" -ge 3 ] && [ "$rows" -ge "$seen" ] \
+  || { echo "FAIL: stopped after $seen iterations, the history has $rows rows";
+       failures=$((failures + 1)); }
 
 finish

@@ -62,6 +62,44 @@ last=$(tail -1 "$work/h.csv" | cut -d, -f4)
 awk -v a="$final" -v b="$last" 'BEGIN { exit !((a - b) < 1e-6 && (b - a) < 1e-6) }' ||
     fail "history's last implicit_precision@10 $last differs from the table's $final"
 
+# --- eval: the seconds of --history are each iteration's own, as in `train --history` ----------
+expect_exit 0 eval "${small[@]}" -q --json --history "$work/sec.csv"
+if command -v python3 >/dev/null; then
+    python3 - "$work/out" "$work/sec.csv" <<'EOF' || fail "eval --history seconds are cumulative"
+import csv, json, sys
+total = json.load(open(sys.argv[1]))["training"]["seconds"]
+rows = list(csv.DictReader(open(sys.argv[2])))
+s = sum(float(r["seconds"]) for r in rows)
+assert len(rows) == 3 and abs(s - total) <= 1e-4 + 0.01 * total, (s, total, rows)
+EOF
+fi
+
+# --- eval: --history rows are written as the iterations complete --------------------------------
+# Each row comes before its iteration's line on stderr, so a run stopped partway keeps them all.
+"$bin" eval --min-rating 3 --factors 64 --iters 100000 --device cpu --history "$work/long.csv" \
+    >/dev/null 2>"$work/long.err" &
+pid=$!
+for _ in $(seq 300); do
+    [ "$(grep -c '^iter ' "$work/long.err")" -ge 3 ] && break
+    sleep 0.1
+done
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+seen=$(grep -c '^iter ' "$work/long.err")
+rows=$(($(cat "$work/long.csv" 2>/dev/null | wc -l) - 1))
+[ "$seen" -ge 3 ] && [ "$rows" -ge "$seen" ] ||
+    fail "eval stopped after $seen iterations, its history has $rows rows"
+
+# --- --device auto says nothing of a missing GPU unless -v ---------------------------------------
+auto=(--min-rating 3 --factors 8 --iters 3)
+expect_exit 0 eval "${auto[@]}" --history "$work/auto.csv"
+! grep -q "no usable GPU" "$work/err" || fail "eval --history: $(cat "$work/err")"
+expect_exit 0 tune "${auto[@]}"
+! grep -q "no usable GPU" "$work/err" || fail "tune: $(cat "$work/err")"
+expect_exit 0 eval "${auto[@]}" --history "$work/auto.csv" -v
+grep -q -E "using (GPU|the CPU)" "$work/err" || fail "eval -v does not say where it trained"
+grep -q "metrics on the CPU" "$work/err" || fail "eval -v does not say where it ranks"
+
 # --- eval: JSON -----------------------------------------------------------------------------------
 expect_exit 0 eval "${small[@]}" -q --json --k 5
 if command -v python3 >/dev/null; then
@@ -167,6 +205,15 @@ if [ -c /dev/full ]; then
     expect_exit 3 tune "${small[@]}" -q --out /dev/full
     grep -q -E "cannot write.*/dev/full.*: [A-Za-z]" "$work/err" ||
         fail "tune --out /dev/full gives no reason: $(cat "$work/err")"
+    # Results that cannot reach stdout are an i/o error too.
+    for cmd in eval tune; do
+        for out in "" --json; do
+            "$bin" "$cmd" "${small[@]}" -q $out >/dev/full 2>"$work/err"
+            [ $? -eq 3 ] || fail "$cmd -q $out >/dev/full did not exit 3"
+            grep -q "cannot write the results to stdout" "$work/err" ||
+                fail "$cmd -q $out >/dev/full: $(cat "$work/err")"
+        done
+    done
 else
     echo "note: /dev/full is not a character device here; full-device checks not run"
 fi
@@ -189,10 +236,15 @@ grep -q "no validation interactions" "$work/err" ||
 expect_exit 0 tune --help
 grep -q -- "--validation-fraction" "$work/out" || fail "tune --help does not list it"
 grep -q "optimistic" "$work/out" || fail "tune --help does not say the default is optimistic"
+# The selection is a note on stderr, silenced by -q; stdout holds the results alone.
+expect_exit 0 tune "${small[@]}"
+grep -q "^gpu-als: .*on the test split" "$work/err" || fail "tune does not say what it selects on"
+! grep -q "stopped early" "$work/out" || fail "tune printed its selection note on stdout"
 expect_exit 0 tune "${small[@]}" -q
-grep -q "^note: .*on the test split" "$work/out" || fail "tune does not say what it selects on"
-expect_exit 0 tune "${small[@]}" -q --factors 4,8 --validation-fraction 0.2 --out "$work/v.tsv"
-grep -q "^note: .*on a validation split" "$work/out" || fail "tune does not name the validation"
+[ ! -s "$work/err" ] || fail "tune -q wrote to stderr: $(cat "$work/err")"
+! grep -q "stopped early" "$work/out" || fail "tune -q printed its selection note on stdout"
+expect_exit 0 tune "${small[@]}" --factors 4,8 --validation-fraction 0.2 --out "$work/v.tsv"
+grep -q "^gpu-als: .*on a validation split" "$work/err" || fail "tune does not name the validation"
 head -1 "$work/v.tsv" | grep -q "	validation_implicit_precision@10$" ||
     fail "tune TSV has no validation column: $(head -1 "$work/v.tsv")"
 tail -n +2 "$work/v.tsv" | awk -F'\t' '{print $NF}' | sort -g -r -c 2>/dev/null ||
@@ -234,6 +286,14 @@ expect_exit 2 eval --leave-k 0
 expect_exit 2 tune --metric hitrate@10
 expect_exit 2 tune --metric auc@10
 expect_exit 2 tune --factors 8,x
+expect_exit 2 eval --iters 0
+grep -q -- "--iters must be between 1" "$work/err" || fail "eval --iters 0: $(cat "$work/err")"
+expect_exit 2 tune --iters 0
+expect_exit 2 tune --iters 5,0
+for list in 16,,32 ,16 16,; do
+    expect_exit 2 tune --factors "$list"
+    grep -q "empty element" "$work/err" || fail "tune --factors $list: $(cat "$work/err")"
+done
 expect_exit 2 tune --confidence implicit,bogus
 expect_exit 2 tune --patience 0
 expect_exit 2 tune --validation-fraction 1

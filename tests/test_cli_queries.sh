@@ -40,6 +40,11 @@ printf 'carol\nbob\n' >"$tmp/users.txt"
 expect_exit 0 recommend "${M[@]}" --users "$tmp/users.txt" -n 1
 [ "$(cut -f1 "$tmp/out" | tr '\n' ' ')" = "user carol bob " ] || { echo "FAIL: --users order";
   failures=$((failures + 1)); }
+# ...with white space around the ids, CRLF line ends and blank lines.
+printf '  carol \r\n\n \t\r\nbob\t\r\n' >"$tmp/users-ws.txt"
+expect_exit 0 recommend "${M[@]}" --users "$tmp/users-ws.txt" -n 1
+[ "$(cut -f1 "$tmp/out" | tr '\n' ' ')" = "user carol bob " ] || { echo "FAIL: --users trimming";
+  failures=$((failures + 1)); }
 
 # Unknown users and items: exit 7 with the closest matches.
 expect_exit 7 recommend "${M[@]}" --user alicia && contains "$tmp/err" "alice"
@@ -82,13 +87,57 @@ expect_exit 3 recommend "${M[@]}" --all-users --out "$tmp/no/such/dir/r.tsv" \
 expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/no/such/dir/m" --iters 1000000
 expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/m2" --history "$tmp"
 
-# A saved model takes no data or training options; single queries answer on the CPU.
+# A saved model takes no data or training options.
 expect_exit 2 recommend "${M[@]}" --user alice --factors 8 && contains "$tmp/err" "--factors"
-expect_exit 2 similar "${M[@]}" apple --device gpu
-"$BIN" recommend "${M[@]}" --user alice --device gpu >/dev/null 2>&1
-code=$?
-[ "$code" -eq 0 ] || [ "$code" -eq 11 ] || { echo "FAIL: recommend --device gpu exited $code";
-  failures=$((failures + 1)); }
+
+# --device is the same on every command. auto and cpu always work, and the steps with no GPU
+# implementation say with -v (and only then) that they ran on the CPU.
+for dev in auto cpu; do
+  expect_exit 0 info --ratings "$FIX/tiny.tsv" --device $dev
+  expect_exit 0 similar "${M[@]}" apple --device $dev
+  expect_exit 0 score "${M[@]}" alice date --device $dev && lacks "$tmp/err" "on the CPU"
+  expect_exit 0 explain "${M[@]}" alice date --device $dev
+  expect_exit 0 recommend "${M[@]}" --like apple --device $dev && lacks "$tmp/err" "on the CPU"
+done
+expect_exit 0 info --ratings "$FIX/tiny.tsv" -v && contains "$tmp/err" "on the CPU"
+expect_exit 0 similar "${M[@]}" apple -v && contains "$tmp/err" "similar items on the CPU"
+expect_exit 0 score "${M[@]}" alice date -v && contains "$tmp/err" "scoring on the CPU"
+expect_exit 0 explain "${M[@]}" alice date -v && contains "$tmp/err" "the score on the CPU"
+expect_exit 0 recommend "${M[@]}" --like apple -v && contains "$tmp/err" "new user on the CPU"
+# gpu: without a usable GPU every command fails with exit 11 and the probe's reason before any
+# work; with one, the same steps run on the CPU and say so.
+"$BIN" info --ratings "$FIX/tiny.tsv" --device gpu -q >/dev/null 2>"$tmp/probe"
+probe=$?
+no_gpu() {
+  expect_exit 11 "$@" --device gpu && contains "$tmp/err" "gpu-als: no usable GPU: " \
+    && lacks "$tmp/err" "iter "
+  [ -s "$tmp/out" ] && { echo "FAIL: gpu-als $* --device gpu printed results";
+    failures=$((failures + 1)); }
+}
+if [ "$probe" -eq 11 ]; then
+  no_gpu info --ratings "$FIX/tiny.tsv"
+  no_gpu train --ratings "$FIX/tiny.tsv" --out "$tmp/g" --iters 100000
+  [ -e "$tmp/g" ] && { echo "FAIL: train --device gpu saved a model"; failures=$((failures + 1)); }
+  no_gpu recommend "${M[@]}" --user alice
+  no_gpu recommend "${M[@]}" --like apple
+  no_gpu recommend --ratings "$FIX/tiny.tsv" --iters 100000 --user alice
+  no_gpu similar "${M[@]}" apple
+  no_gpu score "${M[@]}" alice date
+  no_gpu explain "${M[@]}" alice date
+  no_gpu eval --ratings "$FIX/tiny.tsv" --iters 100000
+  no_gpu tune --ratings "$FIX/tiny.tsv" --iters 100000
+  no_gpu --ratings "$FIX/tiny.tsv" --iters 100000
+elif [ "$probe" -eq 0 ]; then
+  expect_exit 0 info --ratings "$FIX/tiny.tsv" --device gpu && contains "$tmp/err" "on the CPU"
+  expect_exit 0 similar "${M[@]}" apple --device gpu && contains "$tmp/err" "on the CPU"
+  expect_exit 0 score "${M[@]}" alice date --device gpu && contains "$tmp/err" "on the CPU"
+  expect_exit 0 explain "${M[@]}" alice date --device gpu && contains "$tmp/err" "on the CPU"
+  expect_exit 0 recommend "${M[@]}" --like apple --device gpu && contains "$tmp/err" "on the CPU"
+  expect_exit 0 recommend "${M[@]}" --user alice --device gpu && contains "$tmp/err" "on GPU"
+else
+  echo "FAIL: info --device gpu exited $probe: $(cat "$tmp/probe")"
+  failures=$((failures + 1))
+fi
 
 # Where recommend ranks: a GPU it uses is named on stderr by default; the CPU only with -v (or
 # by default when a GPU was too small), and nothing is said with -q.
@@ -98,6 +147,14 @@ expect_exit 0 recommend "${M[@]}" --all-users -v && contains "$tmp/err" "ranking
 expect_exit 0 recommend "${M[@]}" --all-users --device cpu -v \
   && contains "$tmp/err" "ranking on the CPU"
 expect_exit 0 recommend "${M[@]}" --all-users -q && lacks "$tmp/err" "ranking on"
+
+# Results that cannot reach stdout are an i/o error, said once.
+if expect_full recommend "${M[@]}" --user alice && [ -c /dev/full ]; then
+  [ "$(grep -c "cannot write" "$tmp/err")" -eq 1 ] \
+    || { echo "FAIL: recommend >/dev/full: $(cat "$tmp/err")"; failures=$((failures + 1)); }
+fi
+expect_full score "${M[@]}" alice date
+expect_full explain "${M[@]}" alice date
 
 # The same item twice in --like is a mistake, not double weight.
 expect_exit 2 recommend "${M[@]}" --like apple --like apple

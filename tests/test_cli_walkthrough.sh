@@ -25,7 +25,9 @@ sed -n '/^Top 20 recommendations/,/^$/p' "$tmp/out" >"$tmp/rec"
   failures=$((failures + 1)); }
 lacks "$tmp/rec" "Toy Story (1995)"
 contains "$tmp/out" "Why "
+contains "$tmp/out" "(they differ: "
 lacks "$tmp/out" "nan"
+lacks "$tmp/err" "no usable GPU"
 
 # --like replaces the favourites; an ambiguous or unknown title fails with the candidates.
 expect_exit 0 --iters 2 -q --like "Heat (1995)" --like "alien (1979)" -n 5 && contains "$tmp/out" "Heat (1995)"
@@ -37,5 +39,9 @@ expect_exit 0 --iters 2 -q --history "$tmp/walk.csv"
 expect_exit 0 --iters 3 --json -q
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['recommendations'])==20 \
 and len(d['iterations'])==3" "$tmp/out" || { echo "FAIL: --json"; failures=$((failures + 1)); }
+
+# One iteration is said in the singular; a stdout that cannot be written is an i/o error.
+expect_exit 0 --iters 1 -q && contains "$tmp/out" ", 1 iteration" && lacks "$tmp/out" "1 iterations"
+expect_full --iters 1 -q
 
 finish

@@ -1,7 +1,8 @@
 /*
  * test_dataset.c - gpuals_data over the embedded ml-latest-small, titles of every format (and
  * the refusal of files of another shape, duplicate ids), confidences, dataset_from_triplets
- * and dataset_add_user.
+ * and dataset_add_user, and messages that speak of files, ids and values rather than of the
+ * library's functions.
  *
  * The ml-latest-small counts are checked twice: against the figures of the data set's
  * documentation (100,836 ratings, 610 users, 9,724 rated movies; 81,763 / 609 / 8,452 with
@@ -311,6 +312,8 @@ static void test_titles_errors(void **state)
     assert_int_equal(dataset_load_titles(d, FIX "titles/missing.csv"), GPUALS_ERR_IO);
     assert_non_null(strstr(gpuals_last_error(), "No such file or directory"));
     assert_int_equal(dataset_load_titles(d, FIX "titles"), GPUALS_ERR_IO);
+    assert_int_equal(dataset_load_titles(d, ""), GPUALS_ERR_USAGE);
+    assert_string_equal(gpuals_last_error(), "no titles file given");
     assert_null(d->titles);
     gpuals_data_free(d);
 
@@ -321,6 +324,15 @@ static void test_titles_errors(void **state)
     o.titles_path = FIX "titles/other.csv";
     d = NULL;
     assert_int_equal(gpuals_data_load(&o, &d), GPUALS_ERR_MISMATCH);
+    assert_null(d);
+
+    /* Empty paths, as an option given without a value passes them. */
+    o.titles_path = "";
+    assert_int_equal(gpuals_data_load(&o, &d), GPUALS_ERR_USAGE);
+    assert_string_equal(gpuals_last_error(), "no titles file given");
+    o.ratings_path = "";
+    assert_int_equal(gpuals_data_load(&o, &d), GPUALS_ERR_USAGE);
+    assert_string_equal(gpuals_last_error(), "no ratings file given");
     assert_null(d);
 }
 
@@ -367,7 +379,31 @@ static void test_confidence(void **state)
     p.alpha = 1;
     d->ratings.data[3] = -2; /* log(1 - 2) */
     assert_int_equal(dataset_confidence(&d->ratings, &p, &c), GPUALS_ERR_NUMERIC);
-    assert_non_null(strstr(gpuals_last_error(), "row 1, column 2"));
+    assert_string_equal(gpuals_last_error(), "the summed rating -2 gives the non-finite "
+                        "confidence nan (log: 1 + alpha*log(1 + r/eps) with alpha 1, eps 1): the "
+                        "log confidence needs every summed rating above -eps");
+
+    /* With the id maps, the entry is named by its raw ids, in either orientation. */
+    assert_int_equal(dataset_confidence_ids(&d->ratings, d->users, d->items, 0, &p, &c),
+                     GPUALS_ERR_NUMERIC);
+    assert_non_null(strstr(gpuals_last_error(), "user 'b', item 'z': the summed rating -2"));
+    assert_int_equal(csr_transpose(&d->ratings, &c), GPUALS_OK);
+    csr t;
+    assert_int_equal(dataset_confidence_ids(&c, d->users, d->items, 1, &p, &t),
+                     GPUALS_ERR_NUMERIC);
+    assert_non_null(strstr(gpuals_last_error(), "user 'b', item 'z': the summed rating -2"));
+    csr_free(&c);
+
+    /* An alpha that takes a confidence beyond the float range. */
+    d->ratings.data[3] = 100;
+    p.confidence = GPUALS_CONF_IMPLICIT;
+    p.alpha = 1e37;
+    assert_int_equal(dataset_confidence_ids(&d->ratings, d->users, d->items, 0, &p, &c),
+                     GPUALS_ERR_NUMERIC);
+    assert_non_null(strstr(gpuals_last_error(), "user 'b', item 'z': the summed rating 100 "
+                                                "gives the non-finite confidence 1e+39 "
+                                                "(implicit: alpha*r with alpha 1e+37): a smaller "
+                                                "alpha"));
     gpuals_data_free(d);
 }
 
@@ -402,6 +438,14 @@ static void test_from_triplets(void **state)
     assert_int_equal(dataset_from_triplets(2, users, items, zeros, &d), GPUALS_ERR_EMPTY);
     const float inf[1] = {INFINITY};
     assert_int_equal(dataset_from_triplets(1, users, items, inf, &d), GPUALS_ERR_USAGE);
+
+    /* Magnitudes above READER_MAX_VALUE, as the readers refuse them; the bound itself is kept. */
+    const float big[2] = {-1e13f, 1e12f};
+    assert_int_equal(dataset_from_triplets(1, users, items, big, &d), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "(user 'u2', item 'b') has the value -1e+13, "
+                                                "of magnitude above 1e12"));
+    assert_int_equal(dataset_from_triplets(1, users, items, big + 1, &d), GPUALS_OK);
+    gpuals_data_free(d);
 }
 
 static void test_add_user(void **state)
@@ -441,10 +485,16 @@ static void test_add_user(void **state)
     /* Refusals leave the data as it was. */
     const int64_t bad_items[1] = {7};
     assert_int_equal(dataset_add_user(d, "demo", 1, items, values, &row), GPUALS_ERR_USAGE);
+    assert_string_equal(gpuals_last_error(), "user 'demo' exists already in the data");
     assert_int_equal(dataset_add_user(d, "x", 1, bad_items, values, &row), GPUALS_ERR_USAGE);
     assert_int_equal(dataset_add_user(d, "x", 0, items, values, &row), GPUALS_ERR_USAGE);
     assert_int_equal(dataset_add_user(d, "x", 1, items + 4, values + 4, &row),
                      GPUALS_ERR_USAGE);
+    assert_string_equal(gpuals_last_error(), "user 'x' has only zero values");
+    const float big[1] = {2e12f};
+    assert_int_equal(dataset_add_user(d, "x", 1, items, big, &row), GPUALS_ERR_USAGE);
+    assert_string_equal(gpuals_last_error(), "user 'x', item '73': the value 2e+12 is of "
+                        "magnitude above 1e12");
     assert_int_equal(d->ratings.rows, 5);
     assert_int_equal(idmap_size(d->users), 5);
     gpuals_data_free(d);

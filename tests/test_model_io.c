@@ -7,9 +7,11 @@
  * newlines and backslashes), titles and settings, and every query answers identically; saving
  * over a previous model replaces it and leaves no temporary directory; saving over something
  * else is refused; every kind of corruption (a changed byte, a truncated file, a missing file,
- * a wrong shape or broken meta.json) is refused naming the file, as GPUALS_ERR_MISMATCH (exit 6)
- * for damage and GPUALS_ERR_IO (exit 3) for something missing, with checksums checked before
- * any parsing and meta.json's shapes checked before any allocation; meta.json ends with a
+ * a wrong shape or broken meta.json) is refused naming the file, as GPUALS_ERR_MISMATCH (exit 6),
+ * with checksums checked before any parsing and meta.json's shapes checked before any
+ * allocation; a model directory missing any of its files (meta.json included) is incomplete,
+ * GPUALS_ERR_MISMATCH naming the file, while a path that does not exist or a directory holding
+ * no model file is not a model, GPUALS_ERR_IO (exit 3); meta.json ends with a
  * newline; and numpy.load reads the .npy files (when a python3 with numpy is found; the test
  * says so when it is not).
  */
@@ -513,8 +515,7 @@ static void write_text(const char *dir, const char *name, const char *text)
 }
 
 /* Damaged model directories are GPUALS_ERR_MISMATCH (exit 6) naming the file, never a parse
- * error or an attempt to allocate what a damaged meta.json says; missing things are
- * GPUALS_ERR_IO (exit 3). */
+ * error or an attempt to allocate what a damaged meta.json says. */
 static void test_damage_is_mismatch(void **state)
 {
     fixture *fx = *state;
@@ -553,18 +554,8 @@ static void test_damage_is_mismatch(void **state)
     tq_format(p, sizeof p, "%s/meta.json", m);
     assert_int_equal(unlink(p), 0);
     assert_int_equal(mkdir(p, 0777), 0);
-    assert_load_fails(m, GPUALS_ERR_IO, "meta.json", "not a regular file");
-
-    /* No meta.json at all: exit 3, saying so; a missing path; a missing data file. */
-    tq_format(p, sizeof p, "%s/plain-dir", fx->dir);
-    assert_int_equal(mkdir(p, 0777), 0);
-    assert_load_fails(p, GPUALS_ERR_IO, "plain-dir: not a gpu-als model directory: it has no "
-                      "meta.json", NULL);
-    tq_format(p, sizeof p, "%s/no-such-model", fx->dir);
-    assert_load_fails(p, GPUALS_ERR_IO, "no-such-model", "No such file or directory");
-    m = fresh_copy(fx, "d6");
-    assert_int_equal(unlink(tq_path(m, "indptr.npy")), 0);
-    assert_load_fails(m, GPUALS_ERR_IO, "indptr.npy", NULL);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json: not a regular file",
+                      "the model directory is incomplete or damaged");
 
     /* Damage that meta.json agrees with is still damage: a broken users.tsv line and an .npy
      * file of another type, both with their size and checksum recorded. */
@@ -582,6 +573,18 @@ static void test_damage_is_mismatch(void **state)
     free(ints);
     set_file_record(m, "data.npy", NULL);
     assert_load_fails(m, GPUALS_ERR_MISMATCH, "data.npy", "'<i4'");
+}
+
+/* A model too large to hold says so in its own terms. */
+static void test_model_too_large(void **state)
+{
+    (void)state;
+    gpuals_params p = tq_params(4, GPUALS_CONF_IMPLICIT, GPUALS_REG_NONE);
+    gpuals_model *m = (gpuals_model *)1;
+    assert_int_equal(model_alloc(INT64_MAX / 2, 3, &p, &m), GPUALS_ERR_NOMEM);
+    assert_null(m);
+    assert_string_equal(gpuals_last_error(), "the factors of 4611686018427387903 users and 3 "
+                        "items (4 each) are too large to hold");
 }
 
 /* meta.json is written as a text file: it ends with a newline. */
@@ -636,19 +639,63 @@ static void test_corruption_is_refused(void **state)
     edit_meta(m, "shape", "factors", 5);
     assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json", "factors");
 
-    /* A missing file, a broken meta.json, a missing meta.json, a file instead of a dir. */
-    m = fresh_copy(fx, "c8");
-    assert_int_equal(unlink(tq_path(m, "items.tsv")), 0);
-    assert_load_fails(m, GPUALS_ERR_IO, "items.tsv", NULL);
+    /* A broken meta.json, a file instead of a dir. */
     m = fresh_copy(fx, "c9");
     tq_format(p, sizeof p, "%s/meta.json", m);
     assert_int_equal(truncate(p, file_size(p) / 2), 0);
     assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json", "not a gpu-als model directory or "
                       "damaged");
-    assert_int_equal(unlink(p), 0);
-    assert_load_fails(m, GPUALS_ERR_IO, "meta.json", NULL);
     assert_load_fails(tq_path(fresh_copy(fx, "c10"), "users.tsv"), GPUALS_ERR_IO,
                       "not a model directory", NULL);
+}
+
+/* A model directory missing any one of its files, meta.json included, or holding a directory
+ * in a file's place, is incomplete: GPUALS_ERR_MISMATCH (exit 6) naming the file. What is not a
+ * model directory at all (a missing path, a directory holding no model file) is GPUALS_ERR_IO
+ * (exit 3), and an empty path a usage error. */
+static void test_incomplete_directory(void **state)
+{
+    fixture *fx = *state;
+    static const char *const members[] = {
+        "meta.json", "user_factors.npy", "item_factors.npy", "indptr.npy",
+        "indices.npy", "data.npy",       "users.tsv",        "items.tsv",
+    };
+    char p[4300], name[64];
+    for (size_t k = 0; k < sizeof members / sizeof members[0]; k++) {
+        tq_format(name, sizeof name, "gone%zu", k);
+        const char *m = fresh_copy(fx, name);
+        tq_format(p, sizeof p, "%s/%s", m, members[k]);
+        assert_int_equal(unlink(p), 0);
+        assert_load_fails(m, GPUALS_ERR_MISMATCH, p, "No such file or directory: the model "
+                          "directory is incomplete or damaged");
+        assert_int_equal(mkdir(p, 0777), 0);
+        assert_load_fails(m, GPUALS_ERR_MISMATCH, p, "not a regular file: the model directory "
+                          "is incomplete or damaged");
+    }
+
+    /* A file that cannot be opened (only observable without the privilege to read anyway). */
+    const char *m = fresh_copy(fx, "unreadable");
+    tq_format(p, sizeof p, "%s/items.tsv", m);
+    assert_int_equal(chmod(p, 0), 0);
+    FILE *f = fopen(p, "rb");
+    if (f) fclose(f);
+    else assert_load_fails(m, GPUALS_ERR_MISMATCH, "items.tsv: cannot open", "incomplete");
+    assert_int_equal(chmod(p, 0644), 0);
+
+    /* Not model directories: no meta.json and no other model file; a missing path. */
+    tq_format(p, sizeof p, "%s/plain-dir", fx->dir);
+    assert_int_equal(mkdir(p, 0777), 0);
+    write_raw(tq_path(p, "notes.txt"), "mine", 4);
+    assert_load_fails(p, GPUALS_ERR_IO, "plain-dir: not a gpu-als model directory: it has no "
+                      "meta.json", NULL);
+    tq_format(p, sizeof p, "%s/no-such-model", fx->dir);
+    assert_load_fails(p, GPUALS_ERR_IO, "no-such-model", "No such file or directory");
+    gpuals_model *back = (gpuals_model *)1;
+    assert_int_equal(gpuals_model_load("", &back), GPUALS_ERR_USAGE);
+    assert_string_equal(gpuals_last_error(), "no model directory given");
+    assert_null(back);
+    assert_int_equal(gpuals_model_save(fx->m, ""), GPUALS_ERR_USAGE);
+    assert_string_equal(gpuals_last_error(), "no model directory given");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -746,6 +793,8 @@ int main(void)
         cmocka_unit_test(test_save_replaces_and_refuses),
         cmocka_unit_test(test_corruption_is_refused),
         cmocka_unit_test(test_damage_is_mismatch),
+        cmocka_unit_test(test_incomplete_directory),
+        cmocka_unit_test(test_model_too_large),
         cmocka_unit_test(test_meta_final_newline),
         cmocka_unit_test(test_numpy_reads_the_files),
     };

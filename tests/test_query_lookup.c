@@ -1,8 +1,8 @@
 /*
  * test_query_lookup.c - finding items by title (exact, case-insensitive, substring, ambiguous,
  * unknown with suggestions), items by raw id before title, unknown user ids with the closest
- * ids, the reminder about filtered-out users and items in not-found messages, and a model without
- * titles.
+ * ids, the reminder about filtered-out users and items in not-found messages, a model without
+ * titles, and titles and ids found from their Latin-1 bytes as from their UTF-8 form.
  */
 #include "lookup.h"
 #include "test_query_common.h"
@@ -207,6 +207,57 @@ static void test_model_without_titles(void **state)
     gpuals_data_free(d);
 }
 
+/* Titles of a Latin-1 file are stored as UTF-8; the Latin-1 bytes of a title (or of part of it)
+ * find it at every level, and an id stored as Latin-1 bytes is found from its UTF-8 form. */
+static void test_latin1_text(void **state)
+{
+    (void)state;
+    const char *users[3] = {"u1", "u1", "u2"};
+    const char *items[3] = {"4973", "caf\xe9", "1"};
+    const float values[3] = {1, 2, 3};
+    gpuals_data *d;
+    TQ_OK(dataset_from_triplets(3, users, items, values, &d));
+    gpuals_params p = tq_params(2, GPUALS_CONF_IMPLICIT, GPUALS_REG_NONE);
+    gpuals_model *m = tq_make_model(d, &p, 3);
+    tq_set_title(m, 0, "Am\xc3\xa9lie (Fabuleux destin d'Am\xc3\xa9lie Poulain, Le) (2001)");
+    tq_set_title(m, 2, "Toy Story (1995)");
+    int64_t i = -1, found[2], n_found;
+    lookup_level level;
+
+    /* Exact, case-insensitive and substring, from the Latin-1 bytes. */
+    TQ_OK(lookup_item_title(m, "Am\xe9lie (Fabuleux destin d'Am\xe9lie Poulain, Le) (2001)",
+                            &i));
+    assert_int_equal(i, 0);
+    TQ_OK(lookup_title_matches(m, "Am\xe9lie (Fabuleux destin d'Am\xe9lie Poulain, Le) (2001)",
+                               found, 2, &n_found, &level));
+    assert_int_equal(level, LOOKUP_EXACT);
+    TQ_OK(lookup_title_matches(m, "AM\xe9LIE (FABULEUX DESTIN D'AM\xe9LIE POULAIN, LE) (2001)",
+                               found, 2, &n_found, &level));
+    assert_int_equal(level, LOOKUP_NOCASE);
+    assert_int_equal(found[0], 0);
+    i = -1;
+    TQ_OK(lookup_item(m, "Am\xe9lie", &i));
+    assert_int_equal(i, 0);
+    TQ_OK(lookup_title_matches(m, "am\xe9lie", found, 2, &n_found, &level));
+    assert_int_equal(level, LOOKUP_SUBSTRING);
+    assert_int_equal(n_found, 1);
+
+    /* The UTF-8 form still works, and an unknown Latin-1 text is shown as UTF-8. */
+    TQ_OK(lookup_item(m, "Am\xc3\xa9lie", &i));
+    assert_int_equal(i, 0);
+    assert_int_equal(lookup_item_title(m, "Am\xe9lia Zzz", &i), GPUALS_ERR_NOT_FOUND);
+    assert_non_null(strstr(gpuals_last_error(), "no item title matches \"Am\xc3\xa9lia Zzz\""));
+
+    /* Ids: the stored Latin-1 bytes, from either form. */
+    TQ_OK(lookup_item(m, "caf\xe9", &i));
+    assert_int_equal(i, 1);
+    i = -1;
+    TQ_OK(lookup_item(m, "caf\xc3\xa9", &i));
+    assert_int_equal(i, 1);
+    gpuals_model_free(m);
+    gpuals_data_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_user_ids),
         cmocka_unit_test(test_not_found_mentions_filtered),
         cmocka_unit_test(test_model_without_titles),
+        cmocka_unit_test(test_latin1_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

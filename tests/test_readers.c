@@ -1,7 +1,7 @@
 /*
  * test_readers.c - every rating format, detection, headers (by heuristics and by column names),
- * the counts of the summary, the number grammar, and every kind of malformed line, through
- * reader_load and gpuals_data_load.
+ * quoted CSV fields, the counts of the summary, the number grammar and the bound on values, and
+ * every kind of malformed line, through reader_load and gpuals_data_load.
  *
  * Fixtures live in tests/fixtures/data/ (written by hand; its README.md says what each holds).
  * Files with NUL bytes, overlong lines or more than one read block are written at run time in
@@ -409,6 +409,112 @@ static void test_float_range(void **state)
     gpuals_data_free(d);
 }
 
+/* Values of magnitude above READER_MAX_VALUE (1e12) are malformed lines in every format, with
+ * FILE:LINE and the bound in the message; the bound itself is a value. */
+static void test_value_bound(void **state)
+{
+    (void)state;
+    gpuals_data *d;
+    char path[512];
+    static const char csv[] = "u1,i1,4\nu1,i2,1e30\nu2,i1,-2e12\nu2,i2,1e12\nu3,i3,-1e12\n";
+    snprintf(path, sizeof path, "%s", write_file("bound.csv", csv, sizeof csv - 1));
+    expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 2,
+                 "expected a rating of magnitude at most 1e12 in field 3, found '1e30'");
+    assert_int_equal(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 1, &d), GPUALS_OK);
+    expect_counts(d, 5, 3, 2, 0, 0, 0, 3, 3);
+    assert_float_equal(rating_of(d, "u2", "i2"), 1e12, 0.0);
+    assert_float_equal(rating_of(d, "u3", "i3"), -1e12, 0.0);
+    gpuals_data_free(d);
+    unlink(path);
+
+    static const char dat[] = "1::2::5::0\n1::3::-2e12::0\n";
+    snprintf(path, sizeof path, "%s", write_file("bound.dat", dat, sizeof dat - 1));
+    expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 2,
+                 "expected a rating of magnitude at most 1e12 in field 3, found '-2e12'");
+    unlink(path);
+
+    static const char mm[] = "%%MatrixMarket matrix coordinate real general\n2 2 2\n1 1 3\n"
+                             "2 2 5e12\n";
+    snprintf(path, sizeof path, "%s", write_file("bound.mtx", mm, sizeof mm - 1));
+    expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 4,
+                 "expected a value of magnitude at most 1e12 in field 3, found '5e12'");
+    unlink(path);
+}
+
+/* Comma-separated fields may be quoted as in RFC 4180: commas and spaces inside quotes, "" for
+ * a quote; the quotes are not part of the id. A quote elsewhere or left open is a malformed line
+ * at its own line, also on the first line, which is never mistaken for a header because of it. */
+static void test_quoted_fields(void **state)
+{
+    (void)state;
+    gpuals_data *d;
+    char path[512];
+
+    /* Quoted ids, with a comma, a space, doubled quotes, and spaces around the quotes. */
+    static const char quoted[] = "\"u 1\",\"i,1\",4\n\"u \"\"2\"\"\",i2,3\n u3 , \"i 3\" ,2\n"
+                                 "u1,i2,1\n";
+    snprintf(path, sizeof path, "%s", write_file("quoted.csv", quoted, sizeof quoted - 1));
+    assert_int_equal(detected(path), GPUALS_FORMAT_DELIM);
+    assert_int_equal(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_OK);
+    expect_counts(d, 4, 4, 0, 0, 0, 0, 4, 3);
+    assert_float_equal(rating_of(d, "u 1", "i,1"), 4.0, 0.0);
+    assert_float_equal(rating_of(d, "u \"2\"", "i2"), 3.0, 0.0);
+    assert_float_equal(rating_of(d, "u3", "i 3"), 2.0, 0.0);
+    assert_float_equal(rating_of(d, "u1", "i2"), 1.0, 0.0);
+    assert_int_equal(idmap_find(d->users, "\"u 1\"", 5), -1);
+    gpuals_data_free(d);
+    unlink(path);
+
+    /* A quoted header is a header; MovieLens CSV lines may be quoted too. */
+    static const char header[] = "\"user\",\"item\",\"rating\"\n\"u 1\",\"i,1\",4\n";
+    snprintf(path, sizeof path, "%s", write_file("qheader.csv", header, sizeof header - 1));
+    assert_int_equal(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_OK);
+    expect_counts(d, 1, 1, 0, 0, 0, 0, 1, 1);
+    assert_float_equal(rating_of(d, "u 1", "i,1"), 4.0, 0.0);
+    gpuals_data_free(d);
+    unlink(path);
+    static const char ml[] = "userId,movieId,rating,timestamp\n\"1\",\"2\",3.5,100\n";
+    snprintf(path, sizeof path, "%s", write_file("qml.csv", ml, sizeof ml - 1));
+    assert_int_equal(detected(path), GPUALS_FORMAT_MLCSV);
+    assert_int_equal(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_OK);
+    assert_float_equal(rating_of(d, "1", "2"), 3.5, 0.0);
+    gpuals_data_free(d);
+    unlink(path);
+
+    /* Malformed quoting: a stray quote, text after a closing quote, an open quote. */
+    static const struct {
+        const char *text;
+        int line;
+        const char *message;
+    } bad[] = {
+        {"u1,i1,4\nu1,i\"1,4\n", 2, "expected quotes around a whole field (with \"\" for a "
+                                     "quote inside it), found a stray quote at column 5 of "
+                                     "'u1,i\"1,4'"},
+        {"u1,i1,4\nu1,\"i1\"x,4\n", 2, "expected quotes around a whole field (with \"\" for "
+                                        "a quote inside it), found text after a closing quote "
+                                        "at column 8"},
+        {"u1,i1,4\nu1,\"i1,4\n", 2, "expected a closing quote before the end of the line, "
+                                    "found none in 'u1,\"i1,4'"},
+        {"u\"1,i1,4\nu2,i2,3\n", 1, "expected quotes around a whole field"},
+        {"\"u 1\",\"i1,4\nu2,i2,3\n", 1, "expected a closing quote"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(path, sizeof path, "%s", write_file("qbad.csv", bad[k].text, strlen(bad[k].text)));
+        expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path,
+                     bad[k].line, bad[k].message);
+        unlink(path);
+    }
+
+    /* Skipped, they are counted, and the next quoted line parses as usual. */
+    static const char skip[] = "u1,\"i1,4\nu2,i\"2,3\nu3,\"i3\",2\n";
+    snprintf(path, sizeof path, "%s", write_file("qskip.csv", skip, sizeof skip - 1));
+    assert_int_equal(load(path, GPUALS_FORMAT_DELIM, -INFINITY, 1, &d), GPUALS_OK);
+    expect_counts(d, 3, 1, 2, 0, 0, 0, 1, 1);
+    assert_float_equal(rating_of(d, "u3", "i3"), 2.0, 0.0);
+    gpuals_data_free(d);
+    unlink(path);
+}
+
 static void test_no_final_newline(void **state)
 {
     (void)state;
@@ -703,6 +809,8 @@ int main(void)
         cmocka_unit_test(test_matrix_market),
         cmocka_unit_test(test_duplicates_and_zeros),
         cmocka_unit_test(test_float_range),
+        cmocka_unit_test(test_value_bound),
+        cmocka_unit_test(test_quoted_fields),
         cmocka_unit_test(test_no_final_newline),
         cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_skip_bad_lines),

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include "model.h"
+#include "query.h"
 #include "status.h"
 
 #include <errno.h>
@@ -31,7 +32,9 @@ const char cli_help_general[] =
     "  -q, --quiet             print only results and errors\n"
     "  -v, --verbose           print more detail on stderr\n"
     "      --json              print results as one JSON document on stdout\n"
-    "      --device D          auto (default: a usable GPU, else the CPU), cpu or gpu\n"
+    "      --device D          auto (default: a usable GPU, else the CPU), cpu or gpu (exit\n"
+    "                          code 11 before any work when no GPU is usable); steps with\n"
+    "                          no GPU implementation run on the CPU (-v says so)\n"
     "      --threads N         CPU threads (default: all cores)\n";
 
 const char cli_help_data[] =
@@ -126,6 +129,11 @@ void cli_note(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+const char *cli_plural(long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -276,8 +284,8 @@ int cli_handle_option(cli_opts *o, int opt, const char *arg)
             p->confidence = (gpuals_confidence)k;
         return rc;
     case CLI_OPT_EPS: return cli_parse_double("eps", arg, 1e-12, 1e12, &p->eps);
-    case CLI_OPT_ITERS:
-        if ((rc = cli_parse_int("iters", arg, 0, 100000, &n)) == 0) p->iters = (int)n;
+    case CLI_OPT_ITERS: /* 0 would leave the model at its random initial factors */
+        if ((rc = cli_parse_int("iters", arg, 1, 100000, &n)) == 0) p->iters = (int)n;
         return rc;
     case CLI_OPT_SOLVER:
         if ((rc = parse_choice("solver", arg, solvers, &k)) == 0) p->solver = (gpuals_solver)k;
@@ -398,9 +406,10 @@ static int has_embedded_data(const char *dir)
     return access(path, R_OK) == 0;
 }
 
-/* Where the embedded ml-latest-small data is: $GPUALS_DATA_DIR, else the source tree the binary
- * was built from, else an installed copy (<prefix>/share/gpu-als, `cmake --install`) or
- * data/ml-latest-small beside the binary's folder.
+/* Where the embedded ml-latest-small data is: $GPUALS_DATA_DIR when set (and only there), else
+ * the source tree the binary was built from, else, relative to the binary's folder BIN, an
+ * installed copy (BIN/../share/gpu-als/ml-latest-small, as `cmake --install` lays it out),
+ * BIN/../data/ml-latest-small or BIN/data/ml-latest-small.
  * GPUALS_ERR_IO naming the places looked at when none has it. */
 static gpuals_status find_embedded_data(char *dir, size_t len)
 {
@@ -426,8 +435,9 @@ static gpuals_status find_embedded_data(char *dir, size_t len)
         }
     }
     return gpuals_fail(GPUALS_ERR_IO, "the embedded data is not where it was built (%s) nor "
-                       "next to the binary; give --ratings FILE or set GPUALS_DATA_DIR",
-                       GPUALS_DEFAULT_DATA_DIR);
+                       "beside the binary (../share/gpu-als/ml-latest-small, "
+                       "../data/ml-latest-small or data/ml-latest-small from its folder); give "
+                       "--ratings FILE or set GPUALS_DATA_DIR", GPUALS_DEFAULT_DATA_DIR);
 }
 
 gpuals_status cli_load_data(const cli_opts *o, gpuals_data **out)
@@ -477,6 +487,7 @@ int cli_progress_iteration(int iteration, double seconds, double loss, void *use
         fprintf(pr->history, "%d,%.6f,", iteration, seconds);
         if (isfinite(loss)) fprintf(pr->history, "%.9g", loss);
         fputc('\n', pr->history);
+        if (fflush(pr->history) != 0 && pr->history_error == 0) pr->history_error = errno;
     }
     if (pr->opts->verbosity == 0) return 0;
 
@@ -499,10 +510,13 @@ int cli_progress_iteration(int iteration, double seconds, double loss, void *use
 int cli_progress_finish(cli_progress *pr)
 {
     if (pr->history == NULL) return 0;
-    int bad = ferror(pr->history);
-    bad |= fclose(pr->history) != 0;
+    int err = pr->history_error;
+    if (err == 0 && fflush(pr->history) != 0) err = errno;
+    if (err == 0 && ferror(pr->history)) err = EIO;
+    if (fclose(pr->history) != 0 && err == 0) err = errno;
     pr->history = NULL;
-    return bad ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
+    errno = err;
+    return err != 0 ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
 }
 
 gpuals_status cli_train(const cli_opts *o, const gpuals_data *d, gpuals_model **out)
@@ -546,6 +560,26 @@ void cli_device_report(const cli_opts *o, gpuals_device used, const char *note)
 void cli_device_note(const cli_opts *o, const gpuals_model *m)
 {
     cli_device_report(o, m->device_used, gpuals_model_device_note(m));
+}
+
+int cli_check_device(const cli_opts *o)
+{
+    if (o->params.device != GPUALS_DEVICE_GPU) return 0;
+    if (o->params.dtype == GPUALS_DTYPE_FLOAT64)
+        return cli_usage_error(NULL, "float64 training runs on the CPU only (use --device cpu "
+                                     "or auto)");
+
+    /* The probe that training and ranking make before they choose. */
+    char why[256];
+    if (gpuals_gpu_usable(why, sizeof why)) return 0;
+    return cli_fail(gpuals_fail(GPUALS_ERR_NO_DEVICE, "no usable GPU: %s", why));
+}
+
+void cli_cpu_only_note(const cli_opts *o, const char *step)
+{
+    char note[256];
+    snprintf(note, sizeof note, "%s on the CPU (no GPU implementation)", step);
+    cli_device_report(o, GPUALS_DEVICE_CPU, note);
 }
 
 gpuals_status cli_model(const cli_opts *o, gpuals_model **out)

@@ -150,6 +150,9 @@ int cli_fail(gpuals_status s);
 /* Print "gpu-als: <formatted>" on stderr (a note or warning; no exit code). */
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* one when n is 1, else many: "1 iteration", "3 iterations". */
+const char *cli_plural(long long n, const char *one, const char *many);
+
 /* Parse helpers for option values: 0 on success, else print a usage error and return
  * CLI_EXIT_USAGE. */
 int cli_parse_int(const char *opt, const char *arg, long min, long max, long *out);
@@ -176,12 +179,14 @@ json_t *cli_json_text(const char *s);
 gpuals_status cli_load_data(const cli_opts *o, gpuals_data **out);
 
 /* Per-iteration reporting during training: one fixed-format line per iteration on stderr
- * ("iter   3/15  loss 0.0091234  0.084 s") unless quiet, a progress bar instead on a
- * terminal, and a CSV row in the --history file (CLI_HISTORY_HEADER). Pass as the
- * gpuals_train callback with a cli_progress as user data. */
+ * ("iter   3/15  loss 0.0091234  0.084 s", the seconds that iteration took) unless quiet, a
+ * progress bar instead on a terminal, and a CSV row in the --history file (CLI_HISTORY_HEADER),
+ * flushed as soon as it is written so that the file can be followed and an interrupted run
+ * keeps its rows. Pass as the gpuals_train callback with a cli_progress as user data. */
 typedef struct {
     const cli_opts *opts;
     FILE *history;             /* open --history file, or NULL */
+    int history_error;         /* errno of the first failed write of a row, or 0 */
     int total_iters;
 } cli_progress;
 
@@ -198,10 +203,20 @@ void cli_device_report(const cli_opts *o, gpuals_device used, const char *note);
 /* After training: cli_device_report for the model's device and note. */
 void cli_device_note(const cli_opts *o, const gpuals_model *m);
 
+/* Before any work, once the options are parsed: --device gpu needs a usable GPU (else
+ * "gpu-als: no usable GPU: <the probe's reason>" and the exit code of GPUALS_ERR_NO_DEVICE,
+ * 11) and float32 (else a usage error). 0 when the command may go on. */
+int cli_check_device(const cli_opts *o);
+
+/* A step with no GPU implementation (scoring, explaining, folding in, summarising) runs on the
+ * CPU whatever --device says; say so as cli_device_report says where work ran: with -v, or by
+ * default under --device gpu. step names the work, e.g. "scoring". */
+void cli_cpu_only_note(const cli_opts *o, const char *step);
+
 /* Open the history file (if any) and write its header; 0, or an exit code with errno set. */
 int cli_progress_start(cli_progress *pr, const cli_opts *o);
 int cli_progress_iteration(int iteration, double seconds, double loss, void *user);
-/* Close the history file; returns 0, or an exit code with errno set. */
+/* Close the history file; returns 0, or an exit code with errno set to the first failure's. */
 int cli_progress_finish(cli_progress *pr);
 
 /* Train with the options' settings and progress reporting; prints the device note (e.g.

@@ -42,17 +42,12 @@ typedef struct {
     const char *plot_path;
 } eval_args;
 
-/* one or many after the count n, for messages. */
-static const char *plural(long long n, const char *one, const char *many)
+/* Close f, an output file written to path: 0, or an exit code after saying why (err, the
+ * reason of an earlier failed write, else that of a failed fflush or fclose, else a generic
+ * one). */
+static int close_output(FILE *f, const char *what, const char *path, int err)
 {
-    return n == 1 ? one : many;
-}
-
-/* Close f, an output file written to path: 0, or an exit code after saying why (the reason of
- * a failed write that fflush or fclose reports, else a generic one). */
-static int close_output(FILE *f, const char *what, const char *path)
-{
-    int err = fflush(f) != 0 ? errno : ferror(f) ? EIO : 0;
+    if (err == 0) err = fflush(f) != 0 ? errno : ferror(f) ? EIO : 0;
     if (fclose(f) != 0 && err == 0) err = errno;
     if (err == 0) return 0;
     cli_note("cannot write %s %s: %s", what, path, strerror(err));
@@ -83,8 +78,8 @@ static void print_help(void)
            "      --k K               cut-off of the metrics (10)\n"
            "      --eval-every E      with --history or --plot: evaluate every E iterations (1)\n"
            "      --plot FILE.svg     draw the loss and metric curves with gnuplot\n"
-           "      --history FILE      CSV per iteration: iteration, seconds, loss and, every E\n"
-           "                          iterations, the metrics\n\n"
+           "      --history FILE      CSV per iteration: iteration, its seconds, loss and,\n"
+           "                          every E iterations, the metrics\n\n"
            "%s\n%s\n%s\n%s",
            cli_help_data, cli_help_train, cli_help_general, cli_help_exit_codes);
 }
@@ -116,6 +111,8 @@ static int own_option(int opt, const char *arg, void *ctx)
 typedef struct {
     cli_progress progress;    /* stderr lines (its own history file stays closed) */
     FILE *history;
+    int history_error;        /* errno of the first failed write of a row, or 0 */
+    double elapsed;           /* training seconds up to the last iteration reported */
     int k;
     double *iter_x, *loss_y;  /* per iteration */
     int n_iter;
@@ -142,7 +139,7 @@ static int curves_alloc(eval_curves *c, int iters)
     for (int m = 0; m < METRIC_COUNT; m++) ok &= (c->metric_y[m] = malloc(bytes)) != NULL;
     if (ok) return 0;
     cli_note("out of memory for the history of %d %s", iters,
-             plural(iters, "iteration", "iterations"));
+             cli_plural(iters, "iteration", "iterations"));
     return gpuals_status_exit_code(GPUALS_ERR_NOMEM);
 }
 
@@ -155,23 +152,29 @@ static void history_header(FILE *f, int k)
     fputc('\n', f);
 }
 
-/* metrics_fit's callback: a progress line, a history row and the curves' points. */
+/* metrics_fit's callback (seconds: the training time so far): a progress line, a history row
+ * and the curves' points. The line and the row give the iteration's own seconds, as `train`
+ * does, and the row is flushed at once so that the file can be followed during the run. */
 static int on_iteration(int iteration, double seconds, double loss, const metrics_result *mr,
                         void *user)
 {
     eval_curves *c = user;
-    cli_progress_iteration(iteration, seconds, loss, &c->progress);
+    double own = seconds - c->elapsed;
+    c->elapsed = seconds;
 
-    /* The history row: metric fields stay empty between evaluations. */
+    /* The history row, before the line on stderr that shows the iteration done: metric fields
+     * stay empty between evaluations. */
     if (c->history != NULL) {
-        fprintf(c->history, "%d,%.6f,", iteration, seconds);
+        fprintf(c->history, "%d,%.6f,", iteration, own);
         if (isfinite(loss)) fprintf(c->history, "%.9g", loss);
         for (int m = 0; m < METRIC_COUNT; m++) {
             fputc(',', c->history);
             if (mr != NULL) fprintf(c->history, "%.9g", mr->value[m]);
         }
         fputc('\n', c->history);
+        if (fflush(c->history) != 0 && c->history_error == 0) c->history_error = errno;
     }
+    cli_progress_iteration(iteration, own, loss, &c->progress);
 
     /* The curves. */
     c->iter_x[c->n_iter] = iteration;
@@ -244,7 +247,7 @@ static int train_with_history(const cli_opts *o, const eval_args *a, const csr *
             *res = rep.last;
             *seconds = rep.seconds;
             *loss = rep.loss;
-            if (o->verbosity > 0 && rep.note[0] != '\0') cli_note("%s", rep.note);
+            cli_device_report(o, rep.used, rep.note);
         }
     }
     free(X);
@@ -252,7 +255,8 @@ static int train_with_history(const cli_opts *o, const eval_args *a, const csr *
 
     /* Close the history and draw. */
     if (c.history != NULL) {
-        int crc = close_output(c.history, "the history file", o->history_path);
+        int crc = close_output(c.history, "the history file", o->history_path,
+                               c.history_error);
         if (rc == 0) rc = crc;
     }
     if (rc == 0 && a->plot_path != NULL) rc = draw_curves(a->plot_path, &c, o);
@@ -362,7 +366,8 @@ static int print_json(const cli_opts *o, const eval_args *a, const gpuals_data *
 /* ------------------------------------------------------------------------------------------ */
 
 /* Before any work: every output path can be written, gnuplot is there for --plot, and the
- * device and precision go together. 0 or an exit code after a message. */
+ * device is there and goes with the precision (cli_check_device). 0 or an exit code after a
+ * message. */
 static int check_before_work(cli_opts *o, const eval_args *a)
 {
     int rc = 0;
@@ -373,10 +378,7 @@ static int check_before_work(cli_opts *o, const eval_args *a)
         if ((rc = plot_check_gnuplot()) != 0) return rc;
         o->params.compute_loss = 1; /* the loss curve */
     }
-    if (o->params.dtype == GPUALS_DTYPE_FLOAT64 && o->params.device == GPUALS_DEVICE_GPU)
-        return cli_usage_error("eval", "float64 training runs on the CPU only (use --device "
-                                       "cpu or auto)");
-    return 0;
+    return cli_check_device(o);
 }
 
 /* GPUALS_OK when the split leaves a user to evaluate, else GPUALS_ERR_EMPTY saying why. */
@@ -387,7 +389,7 @@ static gpuals_status check_evaluable(const csr *r, const split_options *sp, cons
     if (metrics_eligible_users(train, test) > 0) return GPUALS_OK;
     return gpuals_fail(GPUALS_ERR_EMPTY, "no user to evaluate: none of the %lld test %s has a "
                                          "positive value", (long long)test->nnz,
-                       plural(test->nnz, "interaction", "interactions"));
+                       cli_plural(test->nnz, "interaction", "interactions"));
 }
 
 int cmd_eval(int argc, char **argv)
@@ -424,8 +426,8 @@ int cmd_eval(int argc, char **argv)
     if (o.verbosity > 0)
         cli_note("split %s (seed %llu): %lld train %s, %lld test %s",
                  split_kind_name(a.split.kind), (unsigned long long)a.split.seed,
-                 (long long)train.nnz, plural(train.nnz, "entry", "entries"),
-                 (long long)test.nnz, plural(test.nnz, "entry", "entries"));
+                 (long long)train.nnz, cli_plural(train.nnz, "entry", "entries"),
+                 (long long)test.nnz, cli_plural(test.nnz, "entry", "entries"));
 
     /* Train and evaluate. */
     metrics_result res;
@@ -436,6 +438,7 @@ int cmd_eval(int argc, char **argv)
         rc = train_plain(&o, &a, d, &train, &test, &res, &seconds, &loss);
 
     /* Report. */
+    if (rc == 0) cli_cpu_only_note(&o, "ranking the test users for the metrics");
     if (rc == 0) {
         if (o.json)
             rc = print_json(&o, &a, d, &train, &test, &res, seconds, loss);

@@ -27,6 +27,8 @@ int cmd_info(int argc, char **argv)
 
     int rc = cli_parse("info", argc, argv, longopts, &o, NULL, NULL, print_help, NULL);
     if (rc != 0) return rc < 0 ? 0 : rc;
+    if ((rc = cli_check_device(&o)) != 0) return rc;
+    cli_cpu_only_note(&o, "reading and summarising the data");
 
     /* Load. */
     gpuals_data *d = NULL;

@@ -6,6 +6,7 @@
  * then substring). Results go to stdout (or --out FILE, written under a temporary name and
  * renamed when complete) as TSV with a header line, or with --json as one JSON document.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -187,11 +188,11 @@ static int emit_json(output *out, json_t *doc)
 /* Shared steps                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Call fn(line, ctx) for every line of path, without its line ending; blank lines and lines
- * starting with '#' are skipped. A failure of fn gets "path:line" put before its message. A
- * directory, a read error and a file with no entries are errors. *n_lines (may be NULL)
- * receives how many lines fn saw. */
-static gpuals_status for_each_line(const char *path,
+/* Call fn(line, ctx) for every line of path, without its line ending (and, with trim, without
+ * the white space around it); blank lines and lines starting with '#' are skipped. A failure of
+ * fn gets "path:line" put before its message. A directory, a read error and a file with no
+ * entries are errors. *n_lines (may be NULL) receives how many lines fn saw. */
+static gpuals_status for_each_line(const char *path, int trim,
                                    gpuals_status (*fn)(const char *line, void *ctx), void *ctx,
                                    int64_t *n_lines)
 {
@@ -209,8 +210,13 @@ static gpuals_status for_each_line(const char *path,
     while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (len == 0 || line[0] == '#') continue;
-        s = fn(line, ctx);
+        char *text = line;
+        if (trim) {
+            while (len > 0 && isspace((unsigned char)line[len - 1])) line[--len] = '\0';
+            while (isspace((unsigned char)*text)) text++;
+        }
+        if (*text == '\0' || *text == '#') continue;
+        s = fn(text, ctx);
         if (s != GPUALS_OK) s = gpuals_fail_context(s, "%s:%ld", path, lineno);
         used++;
     }
@@ -246,15 +252,16 @@ static gpuals_status index_list_add(const char *line, void *ctx)
     return GPUALS_OK;
 }
 
-/* Read the users (lookup_user) or items (lookup_item: ids or titles) listed in path into a new
- * array *out of *n entries; an empty list is GPUALS_ERR_EMPTY. */
+/* Read the users (lookup_user) or items (lookup_item: ids or titles) listed in path, one per
+ * line with the white space around it ignored, into a new array *out of *n entries; an empty
+ * list is GPUALS_ERR_EMPTY. */
 static gpuals_status read_index_list(const gpuals_model *m, const char *path,
                                      gpuals_status (*lookup)(const gpuals_model *, const char *,
                                                              int64_t *),
                                      int64_t **out, int64_t *n)
 {
     index_list l = {.m = m, .lookup = lookup};
-    gpuals_status s = for_each_line(path, index_list_add, &l, NULL);
+    gpuals_status s = for_each_line(path, 1, index_list_add, &l, NULL);
     if (s != GPUALS_OK) {
         free(l.at);
         return s;
@@ -299,15 +306,6 @@ static gpuals_status fold_in_likes(const gpuals_model *m, const char *const *lik
     return s;
 }
 
-/* similar, score and explain answer one question at a time, on the CPU; --device picks where a
- * model is trained when there is no --model. */
-static int refuse_gpu_queries(const char *cmd, const cli_opts *o)
-{
-    if (o->model_path == NULL || o->params.device != GPUALS_DEVICE_GPU) return 0;
-    return cli_usage_error(cmd, "%s answers on the CPU; --device gpu applies to training and to "
-                                "recommend", cmd);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* recommend                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -320,10 +318,12 @@ static void help_recommend(void)
            "Never returns a filtered item; when fewer candidates remain it returns fewer and\n"
            "says so on stderr. Output: TSV user, rank, item, score, title (or --json).\n\n"
            "      --user ID           a user (by raw id; repeat it for several)\n"
-           "      --users FILE        the users listed in FILE, one raw id per line\n"
+           "      --users FILE        the users listed in FILE, one raw id per line (white\n"
+           "                          space around it and blank lines ignored)\n"
            "      --all-users         every user of the model\n"
            "      --like ITEM         a new user who likes ITEM (raw id or title; repeat it),\n"
            "                          folded in against the item factors without retraining\n"
+           "                          (on the CPU: folding in has no GPU implementation)\n"
            "      --include-liked     do not leave out the user's own items\n"
            "      --allow FILE        rank only the items listed in FILE (ids or titles)\n"
            "      --deny FILE         never return the items listed in FILE\n%s\n",
@@ -505,6 +505,7 @@ static int run_recommend(const gpuals_model *m, const query_args *a, const cli_o
 
     /* A new user from --like: fold in, then rank. */
     if (a->n_likes > 0) {
+        cli_cpu_only_note(o, "folding in and ranking the new user");
         float *x = malloc((size_t)m->factors * sizeof *x);
         csr liked = {0};
         s = x ? fold_in_likes(m, a->likes, a->n_likes, x, &liked)
@@ -564,6 +565,7 @@ int cmd_recommend(int argc, char **argv)
                                             "or --like");
     if (a.allow_file != NULL && a.deny_file != NULL)
         return cli_usage_error("recommend", "--allow and --deny cannot be combined");
+    if ((rc = cli_check_device(&o)) != 0) return rc;
 
     gpuals_model *m = NULL;
     gpuals_status s = cli_model(&o, &m);
@@ -584,6 +586,7 @@ static void help_similar(void)
            "The items most like ITEM (a raw id or a title), or the users most like user ID, by\n"
            "cosine similarity of their factors. The query itself is left out unless\n"
            "--include-self. An item without interactions has similarity 0 with everything.\n"
+           "Runs on the CPU (no GPU implementation).\n"
            "Output: TSV rank, item (or user), similarity, title (or --json).\n\n"
            "      --user ID           similar users instead of items\n"
            "      --include-self      keep the query in the results\n%s\n",
@@ -604,14 +607,15 @@ int cmd_similar(int argc, char **argv)
     int first = 0;
     int rc = cli_parse("similar", argc, argv, longopts, &o, own_option, &a, help_similar, &first);
     if (rc != 0) return rc < 0 ? 0 : rc;
-    if ((rc = refuse_gpu_queries("similar", &o)) != 0) return rc;
     int n_pos = argc - first;
     if ((a.user != NULL) == (n_pos == 1) || n_pos > 1 || a.n_user_list > 1)
         return cli_usage_error("similar", "give one ITEM (id or title) or one --user ID");
+    if ((rc = cli_check_device(&o)) != 0) return rc;
 
     gpuals_model *m = NULL;
     gpuals_status s = cli_model(&o, &m);
     if (s != GPUALS_OK) return cli_fail(s);
+    cli_cpu_only_note(&o, a.user != NULL ? "finding similar users" : "finding similar items");
 
     /* The query and its neighbours. */
     int64_t q = -1;
@@ -679,7 +683,8 @@ static void help_score(void)
     printf("Usage: gpu-als score USER ITEM [USER ITEM ...] [OPTIONS]\n"
            "       gpu-als score --pairs FILE [OPTIONS]\n\n"
            "The model's score x_u . y_i of each user-item pair (users by raw id, items by raw\n"
-           "id or title). Output: TSV user, item, score, title (or --json).\n\n"
+           "id or title). Runs on the CPU (no GPU implementation). Output: TSV user, item,\n"
+           "score, title (or --json).\n\n"
            "      --pairs FILE        pairs from FILE, one 'user<TAB>item' per line\n"
            "  -o, --out FILE          write the results to FILE instead of stdout\n\n");
     print_help_tail();
@@ -735,7 +740,7 @@ static gpuals_status score_file(const gpuals_model *m, const char *path, output 
                                 json_t *arr)
 {
     score_ctx c = {m, out, arr};
-    return for_each_line(path, score_line, &c, NULL);
+    return for_each_line(path, 0, score_line, &c, NULL);
 }
 
 int cmd_score(int argc, char **argv)
@@ -751,14 +756,15 @@ int cmd_score(int argc, char **argv)
     int first = 0;
     int rc = cli_parse("score", argc, argv, longopts, &o, own_option, &a, help_score, &first);
     if (rc != 0) return rc < 0 ? 0 : rc;
-    if ((rc = refuse_gpu_queries("score", &o)) != 0) return rc;
     int n_pos = argc - first;
     if ((a.pairs_file != NULL) == (n_pos > 0) || n_pos % 2 != 0)
         return cli_usage_error("score", "give USER ITEM pairs or --pairs FILE");
+    if ((rc = cli_check_device(&o)) != 0) return rc;
 
     gpuals_model *m = NULL;
     gpuals_status s = cli_model(&o, &m);
     if (s != GPUALS_OK) return cli_fail(s);
+    cli_cpu_only_note(&o, "scoring");
 
     output out;
     json_t *arr = o.json ? json_array() : NULL;
@@ -791,9 +797,9 @@ static void help_explain(void)
            "W_u = Y^T C_u Y + lambda I, each item j the user liked contributes\n"
            "c_uj * y_i^T W_u^-1 y_j. Prints the total, the model's score x_u . y_i and the top\n"
            "contributors. The two agree exactly when the user's factors are an exact solve\n"
-           "against the final item factors (a user added with --like is); after training they\n"
-           "differ a little, since the last item update moved the items after the users were\n"
-           "solved (and conjugate gradient solves approximately).\n\n"
+           "against the final item factors; after training they differ a little, since the\n"
+           "last item update moved the items after the users were solved (and conjugate\n"
+           "gradient solves approximately). Runs on the CPU (no GPU implementation).\n\n"
            "%s\n",
            help_query_common);
     print_help_tail();
@@ -808,12 +814,13 @@ int cmd_explain(int argc, char **argv)
     int first = 0;
     int rc = cli_parse("explain", argc, argv, longopts, &o, own_option, &a, help_explain, &first);
     if (rc != 0) return rc < 0 ? 0 : rc;
-    if ((rc = refuse_gpu_queries("explain", &o)) != 0) return rc;
     if (argc - first != 2) return cli_usage_error("explain", "give USER and ITEM");
+    if ((rc = cli_check_device(&o)) != 0) return rc;
 
     gpuals_model *m = NULL;
     gpuals_status s = cli_model(&o, &m);
     if (s != GPUALS_OK) return cli_fail(s);
+    cli_cpu_only_note(&o, "explaining the score");
 
     int64_t u = -1, i = -1;
     int k = 0, n = (int)a.n;

@@ -28,7 +28,10 @@ static void print_help(void)
            "meta.json, user_factors.npy, item_factors.npy, users.tsv, items.tsv and the\n"
            "training matrix as indptr.npy, indices.npy, data.npy). Prints one line per\n"
            "iteration on stderr.\n\n"
-           "  -o, --out DIR           where to save the model (required)\n\n"
+           "  -o, --out DIR           where to save the model (required): a new path, an empty\n"
+           "                          directory or an earlier model directory, which is\n"
+           "                          replaced as a whole once the new model is complete; any\n"
+           "                          other existing path is refused before training\n\n"
            "%s\n%s\n%s\n%s",
            cli_help_data, cli_help_train, cli_help_general, cli_help_exit_codes);
 }
@@ -73,6 +76,7 @@ int cmd_train(int argc, char **argv)
     int rc = cli_parse("train", argc, argv, longopts, &o, own_option, &a, print_help, NULL);
     if (rc != 0) return rc < 0 ? 0 : rc;
     if (a.out == NULL) return cli_usage_error("train", "train needs --out DIR");
+    if ((rc = cli_check_device(&o)) != 0) return rc;
 
     /* Load and train. */
     gpuals_data *d = NULL;
@@ -104,9 +108,12 @@ int cmd_train(int argc, char **argv)
         rc = report_json_print(doc);
         json_decref(doc);
     } else {
-        printf("saved %s: %lld users x %lld items, %d factors, %d iterations in %.2f s",
-               a.out, (long long)gpuals_model_users(m), (long long)gpuals_model_items(m),
-               gpuals_model_factors(m), o.params.iters, gpuals_model_train_seconds(m));
+        int f = gpuals_model_factors(m);
+        printf("saved %s: %lld users x %lld items, %d %s, %d %s in %.2f s", a.out,
+               (long long)gpuals_model_users(m), (long long)gpuals_model_items(m), f,
+               cli_plural(f, "factor", "factors"), o.params.iters,
+               cli_plural(o.params.iters, "iteration", "iterations"),
+               gpuals_model_train_seconds(m));
         if (isfinite(loss)) printf(", final loss %.7f", loss);
         printf("\n");
     }

@@ -14,7 +14,7 @@
  *
  * Selection. By default the runs are stopped early and ranked on the test side itself, the
  * side their metrics are reported on, so the best run's metrics are optimistic; the help and
- * the output say so. --validation-fraction F > 0 carves a validation side out of the train
+ * a note on stderr say so. --validation-fraction F > 0 carves a validation side out of the train
  * side (split_validation, seeded by --split-seed): the runs train on the rest, stop early and
  * are ranked on the validation metric, and their reported metrics come from the untouched
  * test side, ranking every item outside the whole train side (validation included).
@@ -94,12 +94,6 @@ typedef struct {
     double seconds;
 } tune_run;
 
-/* one or many after the count n, for messages. */
-static const char *plural(long long n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 /* Close f, an output file written to path: 0, or an exit code after saying why (the reason of
  * a failed write that fflush or fclose reports, else a generic one). */
 static int close_output(FILE *f, const char *path)
@@ -157,7 +151,8 @@ static void print_help(void)
 /* ------------------------------------------------------------------------------------------ */
 
 /* Parse the comma list arg of grid parameter p, each value checked by the shared option
- * parser (so the ranges are those of `gpu-als train`). */
+ * parser (so the ranges are those of `gpu-als train`); an empty element (",,", or a comma at
+ * either end) is a usage error rather than skipped. */
 static int parse_list(tune_args *a, int p, int shared_opt, const char *arg)
 {
     char buf[1024];
@@ -165,8 +160,12 @@ static int parse_list(tune_args *a, int p, int shared_opt, const char *arg)
         return cli_usage_error("tune", "--%s: list too long", param_names[p]);
     strcpy(buf, arg);
     a->n_values[p] = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = buf, *next; tok != NULL; tok = next) {
+        next = strchr(tok, ',');
+        if (next != NULL) *next++ = '\0';
+        if (tok[0] == '\0')
+            return cli_usage_error("tune", "--%s '%s' has an empty element; give values "
+                                           "separated by single commas", param_names[p], arg);
         if (a->n_values[p] == GRID_MAX_VALUES)
             return cli_usage_error("tune", "--%s takes at most %d values", param_names[p],
                                    GRID_MAX_VALUES);
@@ -182,8 +181,6 @@ static int parse_list(tune_args *a, int p, int shared_opt, const char *arg)
                                        : q->iters;
         a->values[p][a->n_values[p]++] = v;
     }
-    if (a->n_values[p] == 0)
-        return cli_usage_error("tune", "--%s needs at least one value", param_names[p]);
     return 0;
 }
 
@@ -344,9 +341,11 @@ static void report_run(const run_state *st)
 /* Train run r of the grid on sd->fit, keeping the factors of its best evaluation on
  * sd->select. Evaluations during the run rank only the top K (unless the metric is auc); the
  * best factors are then evaluated on sd->test with full rankings, so the run reports every
- * metric, auc included, at its best iteration. */
+ * metric, auc included, at its best iteration. *used and note receive where it trained and
+ * why (metrics_fit's report). */
 static gpuals_status do_run(const cli_opts *o, const tune_args *a, const tune_sides *sd,
-                            long n_runs, tune_run *r, char *note, size_t len)
+                            long n_runs, tune_run *r, gpuals_device *used, char *note,
+                            size_t len)
 {
     gpuals_params p = o->params;
     apply_setting(&p, r->setting);
@@ -355,7 +354,7 @@ static gpuals_status do_run(const cli_opts *o, const tune_args *a, const tune_si
     float *buf = malloc((2 * (x_len + y_len) + 1) * sizeof *buf);
     if (buf == NULL)
         return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for the factors of a run with %d %s",
-                           p.factors, plural(p.factors, "factor", "factors"));
+                           p.factors, cli_plural(p.factors, "factor", "factors"));
     run_state st = {.a = a, .o = o, .run = r, .n_runs = n_runs, .X = buf, .Y = buf + x_len,
                     .best_X = buf + x_len + y_len, .best_Y = buf + 2 * x_len + y_len,
                     .x_len = x_len, .y_len = y_len};
@@ -380,6 +379,7 @@ static gpuals_status do_run(const cli_opts *o, const tune_args *a, const tune_si
     r->score = a->validation_fraction > 0 ? r->select.value[a->metric] : r->best.value[a->metric];
     r->iterations = rep.iterations;
     r->seconds = rep.seconds;
+    *used = rep.used;
     snprintf(note, len, "%s", rep.note);
     if (o->verbosity > 0) report_run(&st);
     return GPUALS_OK;
@@ -538,35 +538,13 @@ static int write_tsv(const char *path, const tune_args *a, const tune_run *runs,
     return close_output(f, path);
 }
 
-/* prefix and text on stdout, wrapped at spaces into lines of about width columns, then an
- * empty line. */
-static void print_wrapped(const char *prefix, const char *text, int width)
-{
-    int col = printf("%s", prefix), first = 1; /* first: no word on this line yet */
-    while (*text != '\0') {
-        int word = (int)strcspn(text, " ");
-        if (!first && col + 1 + word > width) {
-            printf("\n");
-            col = 0;
-        } else if (!first) {
-            col += printf(" ");
-        }
-        col += printf("%.*s", word, text);
-        first = 0;
-        text += word;
-        while (*text == ' ') text++;
-    }
-    printf("\n\n");
-}
-
-/* The selection note, then the sorted runs as an aligned table on stdout (with a validation
- * split, its metric as a last column), then the best command. */
+/* The sorted runs as an aligned table on stdout (with a validation split, its metric as a last
+ * column), then the best command; what they were selected on is a note on stderr
+ * (split_note). */
 static void print_table(const tune_args *a, const tune_run *runs, long n, const char *command)
 {
-    char note[512], name[64];
+    char name[64];
     int k = a->k, valid = a->validation_fraction > 0;
-    selection_note(a, note, sizeof note);
-    print_wrapped("note: ", note, 90);
     printf("%4s %7s %9s %9s %10s %5s %4s %8s", "rank", "factors", "reg", "alpha", "confidence",
            "iters", "best", "seconds");
     metric_header(stdout, k, " ", 21);
@@ -724,21 +702,26 @@ static int run_grid(const cli_opts *o, const tune_args *a, const tune_sides *sd,
                     long n)
 {
     char note[256] = "";
+    gpuals_device used = GPUALS_DEVICE_CPU;
     for (long r = 0; r < n; r++) {
         runs[r] = (tune_run){.index = (int)r};
         grid_setting(a, r, runs[r].setting);
-        gpuals_status s = do_run(o, a, sd, n, &runs[r], note, sizeof note);
+        gpuals_status s = do_run(o, a, sd, n, &runs[r], &used, note, sizeof note);
         if (s != GPUALS_OK) {
             if (o->verbosity > 0 && isatty(STDERR_FILENO)) fputc('\n', stderr);
             return cli_fail(s);
         }
-        if (r == 0 && o->verbosity > 0 && note[0] != '\0') cli_note("%s", note);
+        if (r == 0) {
+            cli_device_report(o, used, note);
+            cli_cpu_only_note(o, "ranking the held-out users for the metrics");
+        }
     }
     return 0;
 }
 
 /* Before any work: every output path can be written, gnuplot is there for --plot, and the
- * device and precision go together. 0 or an exit code after a message. */
+ * device is there and goes with the precision (cli_check_device). 0 or an exit code after a
+ * message. */
 static int check_before_work(const cli_opts *o, const tune_args *a)
 {
     int rc = 0;
@@ -747,10 +730,7 @@ static int check_before_work(const cli_opts *o, const tune_args *a)
         if ((rc = cli_check_output("--plot", a->plot_path, 0)) != 0) return rc;
         if ((rc = plot_check_gnuplot()) != 0) return rc;
     }
-    if (o->params.dtype == GPUALS_DTYPE_FLOAT64 && o->params.device == GPUALS_DEVICE_GPU)
-        return cli_usage_error("tune", "float64 training runs on the CPU only (use --device "
-                                       "cpu or auto)");
-    return 0;
+    return cli_check_device(o);
 }
 
 /* The sides of the runs from the data's ratings r: split into *train and *test and, with a
@@ -767,7 +747,7 @@ static gpuals_status make_sides(const csr *r, const tune_args *a, csr *train, cs
     if (metrics_eligible_users(train, test) == 0)
         return gpuals_fail(GPUALS_ERR_EMPTY, "no user to evaluate: none of the %lld test %s has "
                                              "a positive value", (long long)test->nnz,
-                           plural(test->nnz, "interaction", "interactions"));
+                           cli_plural(test->nnz, "interaction", "interactions"));
     if (a->validation_fraction <= 0) return GPUALS_OK;
 
     GPUALS_TRY(split_validation(train, a->validation_fraction, a->split.seed, fit, valid));
@@ -777,15 +757,15 @@ static gpuals_status make_sides(const csr *r, const tune_args *a, csr *train, cs
         return gpuals_fail(GPUALS_ERR_EMPTY, "no validation interactions: validation fraction "
                                              "%g held out none of the %lld training %s",
                            a->validation_fraction, (long long)train->nnz,
-                           plural(train->nnz, "interaction", "interactions"));
+                           cli_plural(train->nnz, "interaction", "interactions"));
     if (metrics_eligible_users(fit, valid) == 0)
         return gpuals_fail(GPUALS_ERR_EMPTY, "no user to select on: none of the %lld validation "
                                              "%s has a positive value", (long long)valid->nnz,
-                           plural(valid->nnz, "interaction", "interactions"));
+                           cli_plural(valid->nnz, "interaction", "interactions"));
     return GPUALS_OK;
 }
 
-/* The note on the split, on stderr. */
+/* The notes on the split and on what the runs are selected on, on stderr. */
 static void split_note(const tune_args *a, const tune_sides *sd, long n)
 {
     char valid[160] = "";
@@ -794,9 +774,12 @@ static void split_note(const tune_args *a, const tune_sides *sd, long n)
                  (long long)sd->select->nnz);
     cli_note("split %s (seed %llu): %lld train %s%s, %lld test %s; %ld %s",
              split_kind_name(a->split.kind), (unsigned long long)a->split.seed,
-             (long long)sd->known->nnz, plural(sd->known->nnz, "entry", "entries"), valid,
-             (long long)sd->test->nnz, plural(sd->test->nnz, "entry", "entries"), n,
-             plural(n, "run", "runs"));
+             (long long)sd->known->nnz, cli_plural(sd->known->nnz, "entry", "entries"), valid,
+             (long long)sd->test->nnz, cli_plural(sd->test->nnz, "entry", "entries"), n,
+             cli_plural(n, "run", "runs"));
+    char note[512];
+    selection_note(a, note, sizeof note);
+    cli_note("%s", note);
 }
 
 int cmd_tune(int argc, char **argv)
@@ -852,7 +835,7 @@ int cmd_tune(int argc, char **argv)
         rc = cli_fail(s);
     else if ((runs = calloc((size_t)n, sizeof *runs)) == NULL)
         rc = cli_fail(gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for %ld %s", n,
-                                  plural(n, "run", "runs")));
+                                  cli_plural(n, "run", "runs")));
     else
         rc = run_grid(&o, &a, &sd, runs, n);
     csr_free(&train);

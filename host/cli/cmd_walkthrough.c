@@ -236,7 +236,8 @@ static gpuals_status report_queries(const gpuals_model *m, int64_t demo, int64_t
         if (k_rec > 0) {
             printf("\nWhy %s? (Hu et al. section 5: each liked item's contribution)\n",
                    name_of(m, rec[0].index));
-            printf("  total %.4f, model score %.4f\n", total, model_score);
+            printf("  total %.4f, model score %.4f (they differ: the items moved after the "
+                   "users were last solved)\n", total, model_score);
             for (int k = 0; k < k_why; k++)
                 printf("  %+8.4f  %s\n", why[k].score, name_of(m, why[k].index));
         }
@@ -261,6 +262,7 @@ int cmd_walkthrough(int argc, char **argv)
     o.params.compute_loss = 1; /* the report shows the loss of every iteration */
     int rc = cli_parse(NULL, argc, argv, longopts, &o, own_option, &a, print_help, NULL);
     if (rc != 0) return rc < 0 ? 0 : rc;
+    if ((rc = cli_check_device(&o)) != 0) return rc;
     if (!o.have_min_rating) {
         o.load.min_rating = DEFAULT_MIN_RATING;
         o.have_min_rating = 1;
@@ -322,13 +324,17 @@ int cmd_walkthrough(int argc, char **argv)
     /* 3. Training. */
     const gpuals_params *p = &o.params;
     if (!doc) {
-        printf("\n== Training: %d factors, reg %g, alpha %g (%s confidence), ", p->factors, p->reg,
-               p->alpha, p->confidence == GPUALS_CONF_HU    ? "hu"
-                         : p->confidence == GPUALS_CONF_LOG ? "log"
-                                                            : "implicit");
-        if (p->solver == GPUALS_SOLVER_CG) printf("conjugate gradient (%d steps)", p->cg_steps);
-        else printf("Cholesky");
-        printf(", %d iterations\n", p->iters);
+        printf("\n== Training: %d %s, reg %g, alpha %g (%s confidence), ", p->factors,
+               cli_plural(p->factors, "factor", "factors"), p->reg, p->alpha,
+               p->confidence == GPUALS_CONF_HU    ? "hu"
+               : p->confidence == GPUALS_CONF_LOG ? "log"
+                                                  : "implicit");
+        if (p->solver == GPUALS_SOLVER_CG)
+            printf("conjugate gradient (%d %s)", p->cg_steps,
+                   cli_plural(p->cg_steps, "step", "steps"));
+        else
+            printf("Cholesky");
+        printf(", %d %s\n", p->iters, cli_plural(p->iters, "iteration", "iterations"));
     }
     w.quiet = o;
     w.quiet.verbosity = 0;
@@ -356,6 +362,8 @@ int cmd_walkthrough(int argc, char **argv)
     }
 
     /* 4. The demo user's answers. */
+    cli_cpu_only_note(&o, "the demo user's scores, similar items, recommendations and "
+                          "explanation");
     report_scores(m, d, demo, likes, a.n_likes, doc);
     s = report_queries(m, demo, likes[0], (int)a.n, doc);
     if (s != GPUALS_OK) goto fail;

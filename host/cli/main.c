@@ -5,6 +5,7 @@
  * ml-latest-small) and prints the walkthrough report; `gpu-als COMMAND [OPTIONS]` runs one
  * subcommand. Each subcommand has its own --help.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,14 +46,27 @@ static void print_usage(FILE *f)
 /* The usage summary for `gpu-als --help`, printed by the walkthrough's own help. */
 void cli_print_main_usage(FILE *f) { print_usage(f); }
 
-int main(int argc, char **argv)
+/* The exit code once a command has returned rc: what it printed on stdout must have reached
+ * it, so a write that failed (a full disk, say) turns a success into the i/o exit code, with a
+ * message. A command that failed, or that reported the failed write itself, keeps its code. */
+static int finish_stdout(int rc)
+{
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (rc != 0 || (err == 0 && !ferror(stdout))) return rc;
+    if (err != 0)
+        cli_note("cannot write the results to stdout: %s", strerror(err));
+    else
+        cli_note("cannot write the results to stdout");
+    return gpuals_status_exit_code(GPUALS_ERR_IO);
+}
+
+/* Run the command argv names: a first argument that is not an option is the subcommand. */
+static int run(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--version") == 0) {
         printf("gpu-als %s\n", GPUALS_VERSION);
         return 0;
     }
-
-    /* A first argument that is not an option names the subcommand. */
     if (argc > 1 && argv[1][0] != '-') {
         for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
             if (strcmp(argv[1], commands[k].name) == 0) return commands[k].run(argc - 1, argv + 1);
@@ -62,3 +76,5 @@ int main(int argc, char **argv)
     }
     return cmd_walkthrough(argc, argv);
 }
+
+int main(int argc, char **argv) { return finish_stdout(run(argc, argv)); }
