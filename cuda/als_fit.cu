@@ -300,7 +300,7 @@ static gpuals_status failure_status(unsigned long long key)
     if (kind == CUDA_FAIL_SINGULAR)
         return gpuals_fail(GPUALS_ERR_NUMERIC, "singular system for %s %lld (row index) at "
                            "iteration %d (a Cholesky pivot is not positive on the GPU): try a "
-                           "larger --reg (confidences below 1 can also make it indefinite)",
+                           "larger reg (--reg) (confidences below 1 can also make it indefinite)",
                            side_name(side), row, iteration);
     return gpuals_fail(GPUALS_ERR_NUMERIC, "%s %lld (row index) became non-finite at iteration "
                        "%d", side_name(side), row, iteration);

@@ -82,8 +82,8 @@ gpuals_status als_failure_status(const als_failure *fl, int side, int iteration)
     case ALS_FAIL_SINGULAR:
         return gpuals_fail(GPUALS_ERR_NUMERIC, "singular system for %s %lld (row index) at "
                            "iteration %d (Cholesky pivot %d is not positive): try a larger "
-                           "--reg (confidences below 1 can also make it indefinite)", who, row,
-                           iteration, fl->detail);
+                           "reg (--reg) (confidences below 1 can also make it indefinite)", who,
+                           row, iteration, fl->detail);
     case ALS_FAIL_LAPACK:
         break;
     }
@@ -280,8 +280,8 @@ static gpuals_status solve_spd(double *A, double *b, int f)
     free(diag);
     if (info != 0)
         return gpuals_fail(info < 0 ? GPUALS_ERR_INTERNAL : GPUALS_ERR_NUMERIC,
-                           "als_solve_row_exact: singular system (Cholesky pivot %d is not "
-                           "positive): try a larger --reg", (int)info);
+                           "singular system (Cholesky pivot %d is not positive): try a larger "
+                           "reg (--reg)", (int)info);
 
     /* Solve. */
     info = LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', f, 1, A, f, b, f);

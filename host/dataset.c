@@ -18,6 +18,7 @@
  */
 #include "dataset.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,11 @@
 /* Public data API                                                                            */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Defaults: no titles, format detection, keep every rating, stop at the first bad line. */
+/* Defaults: no titles, format detection, keep every rating, stop at the first bad line. NULL
+ * is ignored. */
 void gpuals_load_options_default(gpuals_load_options *o)
 {
+    if (!o) return;
     *o = (gpuals_load_options){
         .ratings_path = NULL,
         .titles_path = NULL,
@@ -60,8 +63,11 @@ void gpuals_data_free(gpuals_data *d)
     free(d);
 }
 
-/* The summary of d (borrowed; lives as long as d). */
-const gpuals_summary *gpuals_data_summary(const gpuals_data *d) { return &d->summary; }
+/* The summary of d (borrowed; lives as long as d), or NULL for a NULL d. */
+const gpuals_summary *gpuals_data_summary(const gpuals_data *d)
+{
+    return d ? &d->summary : NULL;
+}
 
 /* Build both CSRs of d from the reader's triplets (consumed) and take its maps; fills the CSR
  * part of the summary. res is zeroed whatever happens. */
@@ -102,11 +108,13 @@ static char *copy_string(const char *s)
     return c;
 }
 
-/* Load ratings (and titles) as o says; see gpuals.h. */
+/* Load ratings (and titles) as o says; see gpuals.h. The summary records o->min_rating, which
+ * a model trained on d applies to the values it folds in. */
 gpuals_status gpuals_data_load(const gpuals_load_options *o, gpuals_data **out)
 {
+    if (!out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_data_load: out is NULL");
     *out = NULL;
-    if (!o) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_data_load: NULL argument");
+    if (!o) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_data_load: the options are NULL");
     if (!o->ratings_path || !*o->ratings_path)
         return gpuals_fail(GPUALS_ERR_USAGE, "no ratings file given");
 
@@ -122,6 +130,7 @@ gpuals_status gpuals_data_load(const gpuals_load_options *o, gpuals_data **out)
     }
     gpuals_status st = build_matrices(d, &res);
     if (st != GPUALS_OK) goto fail;
+    d->summary.min_rating = o->min_rating;
 
     /* Titles and paths. */
     if (o->titles_path) {
@@ -220,6 +229,7 @@ gpuals_status dataset_from_triplets(int64_t n, const char *const *users,
         gpuals_data_free(d);
         return st;
     }
+    d->summary.min_rating = -INFINITY; /* triplets are taken as they are */
     *out = d;
     return GPUALS_OK;
 
@@ -488,4 +498,26 @@ gpuals_status dataset_confidence_ids(const csr *r, const idmap *users, const idm
 gpuals_status dataset_confidence(const csr *r, const gpuals_params *p, csr *out)
 {
     return dataset_confidence_ids(r, NULL, NULL, 0, p, out);
+}
+
+/* dataset.h: "user 12 (row index)" in the current message becomes "user 'raw id'". */
+void dataset_name_failed_row(const idmap *users, const idmap *items)
+{
+    static const char mark_text[] = " (row index)";
+    const char *msg = gpuals_last_error();
+    const char *mark = strstr(msg, mark_text);
+    if (!mark) return;
+    const char *num = mark;
+    while (num > msg && isdigit((unsigned char)num[-1])) num--;
+    if (num == mark || num - msg < 5 || num[-1] != ' ') return;
+    const char *word = num - 5; /* "user " or "item " */
+    const idmap *map = strncmp(word, "user ", 5) == 0   ? users
+                       : strncmp(word, "item ", 5) == 0 ? items
+                                                        : NULL;
+    const long long row = strtoll(num, NULL, 10);
+    if (!map || row < 0 || row >= idmap_size(map)) return;
+    char text[2048];
+    snprintf(text, sizeof text, "%.*s'%s'%s", (int)(num - msg), msg, idmap_name(map, row),
+             mark + sizeof mark_text - 1);
+    gpuals_fail(GPUALS_ERR_NUMERIC, "%s", text);
 }

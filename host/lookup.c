@@ -3,7 +3,7 @@
  * error messages.
  *
  * Every not-found message (unknown id, unknown title) ends by recalling that users or items whose
- * every rating was filtered out while loading (e.g. by --min-rating) have no row in the model,
+ * every rating was filtered out while loading (min_rating, --min-rating) have no row in the model,
  * since that is the usual reason a correct id is unknown.
  *
  * Title matching follows the design's three levels (exact; ASCII case-insensitive; ASCII
@@ -189,8 +189,8 @@ int lookup_closest_ids(const gpuals_model *m, lookup_side side, const char *text
  * dropped while loading never got a row, so a correct id can still be unknown. */
 static void message_add_dropped(message *msg, const char *what)
 {
-    message_add(msg, "; %ss whose every rating was filtered out (e.g. by --min-rating) have no "
-                "row in the model", what);
+    message_add(msg, "; %ss whose every rating was filtered out (min_rating, --min-rating) have "
+                "no row in the model", what);
 }
 
 /* GPUALS_ERR_NOT_FOUND for the unknown id text on side, with the closest ids. */

@@ -393,8 +393,13 @@ static gpuals_status fit_chunks(const csr *Cui, const csr *Ciu, const metrics_tr
                          .mark = now_seconds(), .loss = NAN, .cb = cb, .user = user};
         gpuals_params pc = *p;
         pc.iters = chunk;
-        GPUALS_TRY(als_fit(Cui, Ciu, &pc, X, Y, chunk_iteration, &c, &rep->used, rep->note,
-                           sizeof rep->note));
+        gpuals_status st = als_fit(Cui, Ciu, &pc, X, Y, chunk_iteration, &c, &rep->used,
+                                   rep->note, sizeof rep->note);
+        if (st != GPUALS_OK) {
+            if (st == GPUALS_ERR_NUMERIC && t->users && t->items)
+                dataset_name_failed_row(t->users, t->items);
+            return st;
+        }
 
         /* Evaluate where it ended and report its last iteration with the metrics. */
         done += c.ran;
@@ -421,7 +426,7 @@ gpuals_status metrics_fit(const metrics_track *t, const gpuals_params *p, float 
 
     /* Confidences, both orientations. */
     csr Cui = {0}, Ciu = {0};
-    gpuals_status s = dataset_confidence(t->train, p, &Cui);
+    gpuals_status s = dataset_confidence_ids(t->train, t->users, t->items, 0, p, &Cui);
     if (s == GPUALS_OK) s = csr_transpose(&Cui, &Ciu);
 
     /* Initial factors as gpuals_train starts, then train; no iteration at all evaluates the

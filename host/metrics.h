@@ -31,6 +31,7 @@
 
 #include "csr.h"
 #include "gpuals.h"
+#include "idmap.h"
 
 typedef enum {
     METRIC_IMPLICIT_PRECISION = 0,
@@ -131,6 +132,7 @@ typedef struct {
     int k;
     int eval_every;    /* evaluate after iterations E, 2E, ... and the last; 0: the last only */
     int full_auc;      /* rank every item and compute `auc` (else the top k only) */
+    const idmap *users, *items; /* raw ids of the rows and columns, for messages (may be NULL) */
 } metrics_track;
 
 /* How a metrics_fit run went. */

@@ -41,6 +41,8 @@ gpuals_status model_alloc(int64_t n_users, int64_t n_items, const gpuals_params 
     m->n_users = n_users;
     m->n_items = n_items;
     m->final_loss = NAN;
+    m->iterations_run = -1;
+    m->summary.min_rating = -INFINITY;
     m->device_used = GPUALS_DEVICE_CPU;
     m->X = calloc(n_users ? (size_t)n_users * f : 1, sizeof(float));
     m->Y = calloc(n_items ? (size_t)n_items * f : 1, sizeof(float));
@@ -116,6 +118,9 @@ gpuals_status model_new(const gpuals_data *d, const gpuals_params *p, csr *conf,
         return s;
     }
     m->summary = d->summary;
+    /* Data built in memory rather than read from a file (it has no ratings path) was never
+     * filtered, whatever its zero-initialised summary holds. */
+    if (!d->ratings_path) m->summary.min_rating = -INFINITY;
     m->conf = *conf;
     memset(conf, 0, sizeof *conf);
     *out = m;
@@ -138,7 +143,7 @@ void gpuals_model_free(gpuals_model *m)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Accessors (contracts in gpuals.h; each also accepts a NULL model: 0, NULL, -1 or "")        */
+/* Accessors (contracts in gpuals.h; each also accepts a NULL model: 0, NULL or -1)            */
 /* ------------------------------------------------------------------------------------------ */
 
 int64_t gpuals_model_users(const gpuals_model *m) { return m ? m->n_users : 0; }
@@ -150,6 +155,8 @@ int gpuals_model_factors(const gpuals_model *m) { return m ? m->factors : 0; }
 const float *gpuals_model_user_factors(const gpuals_model *m) { return m ? m->X : NULL; }
 
 const float *gpuals_model_item_factors(const gpuals_model *m) { return m ? m->Y : NULL; }
+
+int gpuals_model_iterations(const gpuals_model *m) { return m ? m->iterations_run : -1; }
 
 /* Dense index of raw_id in map, or -1 (also for NULL arguments). */
 static int64_t find_id(const idmap *map, const char *raw_id)
@@ -168,7 +175,8 @@ int64_t gpuals_model_item_index(const gpuals_model *m, const char *raw_id)
     return m ? find_id(m->items, raw_id) : -1;
 }
 
-/* Raw ids: NULL for an index out of range (or a NULL model). Titles: "" when none. */
+/* Raw ids and titles: NULL for an index out of range (or a NULL model). An item in range
+ * without a title has the title "", so callers may print it as it is. */
 const char *gpuals_model_user_id(const gpuals_model *m, int64_t u)
 {
     if (!m || u < 0 || u >= m->n_users) return NULL;
@@ -183,6 +191,7 @@ const char *gpuals_model_item_id(const gpuals_model *m, int64_t i)
 
 const char *gpuals_model_item_title(const gpuals_model *m, int64_t i)
 {
-    if (!m || !m->titles || i < 0 || i >= m->n_items || !m->titles[i]) return "";
+    if (!m || i < 0 || i >= m->n_items) return NULL;
+    if (!m->titles || !m->titles[i]) return "";
     return m->titles[i];
 }

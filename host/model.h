@@ -25,18 +25,20 @@ struct gpuals_model {
     gpuals_summary summary;
     double final_loss;   /* NaN when not computed */
     double train_seconds;
+    int iterations_run;  /* iterations training ran (< params.iters when stopped); -1 unknown */
     gpuals_device device_used;  /* where gpuals_train ran: CPU or GPU */
     char device_note[256];      /* als_fit's note: the GPU used, or why AUTO fell back */
 };
 
-/* An empty model for d's users, items, ids and titles (copied), settings p, and conf (moved
- * into the model: the caller's struct is zeroed). X and Y are allocated, zero-filled. */
+/* An empty model for d's users, items, ids, titles and summary (copied), settings p, and conf
+ * (moved into the model: the caller's struct is zeroed). X and Y are allocated, zero-filled. */
 gpuals_status model_new(const gpuals_data *d, const gpuals_params *p, csr *conf,
                         gpuals_model **out);
 
 /* A model of n_users x n_items with settings p (p->factors columns): X and Y allocated and
- * zero-filled, empty id maps, no titles, conf empty (zeroed), summary zeroed, final_loss NaN.
- * Used by model_new and by gpuals_model_load, which fill in the rest. */
+ * zero-filled, empty id maps, no titles, conf empty (zeroed), summary zeroed but for min_rating
+ * (-inf), final_loss NaN, iterations_run -1. Used by model_new and by gpuals_model_load, which
+ * fill in the rest. */
 gpuals_status model_alloc(int64_t n_users, int64_t n_items, const gpuals_params *p,
                           gpuals_model **out);
 

@@ -3,8 +3,10 @@
  *
  * Layout of a model directory (format version 1):
  *   meta.json          format name and version, gpu-als version, shapes, every training
- *                      setting, the data summary, final loss, training seconds, the device, and
- *                      for every other file its size and XXH64 checksum (hex)
+ *                      setting, the data summary (with the min_rating of the load, null for
+ *                      none), final loss, training seconds, the iterations run (null when not
+ *                      known), the device, and for every other file its size and XXH64
+ *                      checksum (hex)
  *   user_factors.npy   float32 n_users x factors, C order
  *   item_factors.npy   float32 n_items x factors, C order
  *   indptr.npy         int64 n_users + 1   \  the training confidences as CSR:
@@ -36,7 +38,9 @@
  * directory, and one of its files that is missing, not a regular file or cannot be opened
  * (meta.json included) makes it incomplete: GPUALS_ERR_MISMATCH naming the file. Factors, ids,
  * titles and the training matrix come back bit-identical, so every query answers exactly as
- * before saving.
+ * before saving. summary.min_rating and iterations_run were added to version 1 later: a
+ * meta.json without them loads as a model of unfiltered data (-inf) whose iterations are unknown
+ * (-1), as those models behaved.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -307,15 +311,17 @@ static json_t *params_json(const gpuals_params *p)
                      enum_name(device_names, COUNT_OF(device_names), p->device));
 }
 
+/* The summary; a min_rating of -inf (no filter), which JSON cannot hold, is null. */
 static json_t *summary_json(const gpuals_summary *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "raw_lines",
+    json_t *min = isfinite(s->min_rating) ? json_real(s->min_rating) : json_null();
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "raw_lines",
                      (json_int_t)s->raw_lines, "kept_lines", (json_int_t)s->kept_lines,
                      "bad_lines", (json_int_t)s->bad_lines, "filtered_lines",
                      (json_int_t)s->filtered_lines, "zero_lines", (json_int_t)s->zero_lines,
                      "duplicates", (json_int_t)s->duplicates, "users", (json_int_t)s->users,
                      "items", (json_int_t)s->items, "stored", (json_int_t)s->stored,
-                     "first_bad_line", (json_int_t)s->first_bad_line);
+                     "first_bad_line", (json_int_t)s->first_bad_line, "min_rating", min);
 }
 
 static json_t *files_json(const file_sum *sums)
@@ -339,14 +345,15 @@ static gpuals_status save_meta(const gpuals_model *m, const char *dir, const fil
 {
     /* Build the document (json_pack steals the "o" references, also on failure). */
     json_t *loss = isfinite(m->final_loss) ? json_real(m->final_loss) : json_null();
+    json_t *iters = m->iterations_run >= 0 ? json_integer(m->iterations_run) : json_null();
     json_t *root = json_pack(
-        "{s:s, s:i, s:s, s:{s:I, s:I, s:i, s:I}, s:o, s:o, s:b, s:o, s:f, s:s, s:s, s:o}",
+        "{s:s, s:i, s:s, s:{s:I, s:I, s:i, s:I}, s:o, s:o, s:b, s:o, s:f, s:o, s:s, s:s, s:o}",
         "format", MODEL_FORMAT, "format_version", MODEL_FORMAT_VERSION, "gpuals_version",
         GPUALS_VERSION, "shape", "users", (json_int_t)m->n_users, "items",
         (json_int_t)m->n_items, "factors", m->factors, "nnz", (json_int_t)m->conf.nnz,
         "params", params_json(&m->params), "summary", summary_json(&m->summary),
         "has_titles", m->titles != NULL, "final_loss", loss, "train_seconds",
-        m->train_seconds, "device_used",
+        m->train_seconds, "iterations_run", iters, "device_used",
         enum_name(device_names, COUNT_OF(device_names), m->device_used), "device_note",
         m->device_note, "files", files_json(sums));
     if (!root)
@@ -512,6 +519,7 @@ typedef struct {
     gpuals_params params;
     gpuals_summary summary;
     double loss, seconds;
+    int iterations; /* -1: not recorded */
     int device;
 } meta_info;
 
@@ -650,6 +658,10 @@ static gpuals_status read_summary(json_t *root, const char *where, gpuals_summar
     };
     for (int k = 0; k < COUNT_OF(fields); k++)
         GPUALS_TRY(get_int(o, "summary", fields[k].key, where, 0, INT64_MAX, fields[k].field));
+    s->min_rating = -INFINITY;
+    json_t *min = json_object_get(o, "min_rating");
+    if (min && !json_is_null(min)) GPUALS_TRY(get_real(o, "summary", "min_rating", where,
+                                                       &s->min_rating));
     return GPUALS_OK;
 }
 
@@ -764,6 +776,7 @@ static gpuals_status load_meta(meta_info *mi)
     memset(&mi->summary, 0, sizeof mi->summary);
     mi->loss = NAN;
     mi->seconds = 0.0;
+    mi->iterations = -1;
     mi->device = GPUALS_DEVICE_CPU;
     gpuals_status s = json_is_object(root)
                           ? read_header(root, mi)
@@ -778,6 +791,9 @@ static gpuals_status load_meta(meta_info *mi)
     if (s == GPUALS_OK && !json_is_null(json_object_get(root, "final_loss")))
         s = get_real(root, NULL, "final_loss", mi->path, &mi->loss);
     if (s == GPUALS_OK) s = get_real(root, NULL, "train_seconds", mi->path, &mi->seconds);
+    json_t *iters = json_object_get(root, "iterations_run");
+    if (s == GPUALS_OK && iters && !json_is_null(iters))
+        s = get_int32(root, NULL, "iterations_run", mi->path, 0, &mi->iterations);
     if (s == GPUALS_OK)
         s = get_enum(root, NULL, "device_used", mi->path, device_names,
                      COUNT_OF(device_names), &mi->device);
@@ -1173,6 +1189,7 @@ gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
         m->summary = mi.summary;
         m->final_loss = mi.loss;
         m->train_seconds = mi.seconds;
+        m->iterations_run = mi.iterations;
         m->device_used = (gpuals_device)mi.device;
         s = load_files(m, &mi);
     }

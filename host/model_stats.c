@@ -3,8 +3,11 @@
  */
 #include "model.h"
 
-const char *gpuals_model_device_note(const gpuals_model *m) { return m->device_note; }
+#include <math.h>
 
-double gpuals_model_final_loss(const gpuals_model *m) { return m->final_loss; }
+/* A NULL model gives "" and NaN, as gpuals.h says of getters. */
+const char *gpuals_model_device_note(const gpuals_model *m) { return m ? m->device_note : ""; }
 
-double gpuals_model_train_seconds(const gpuals_model *m) { return m->train_seconds; }
+double gpuals_model_final_loss(const gpuals_model *m) { return m ? m->final_loss : NAN; }
+
+double gpuals_model_train_seconds(const gpuals_model *m) { return m ? m->train_seconds : NAN; }

@@ -30,9 +30,17 @@
  * equals the model's score exactly when x_u was solved exactly against the current Y; after CG
  * training, or for users solved against an earlier Y, the two differ and both are reported.
  *
- * Fold-in. A new user's liked items are summed and turned into confidences like the training
- * matrix (dataset_confidence), then solved exactly against the fixed Y (als_solve_row_exact),
- * the same system the Cholesky solver uses in training.
+ * Fold-in. A new user's liked items go through the loader's steps (values below the min_rating
+ * the training data was loaded with dropped, then zeros; repeats summed) and are turned into
+ * confidences like the training matrix (dataset_confidence), then solved exactly against the
+ * fixed Y (als_solve_row_exact), the same system the Cholesky solver uses in training.
+ *
+ * Users whose ranking would be ties. A user none of whose interactions has a positive
+ * confidence has preference 0 for every item, so the exact solution of its row is x_u = 0
+ * (W_u x_u = 0): every score ties. The Cholesky solver reaches that zero; CG, starting from the
+ * previous factors, only approaches it. Recommend therefore refuses such a user by its
+ * interactions, not by its factors, which treats both solvers alike without a threshold on
+ * "small" factors; a zero factor vector for any other reason is refused as well.
  */
 #include "query.h"
 
@@ -48,6 +56,7 @@
 #include "dataset.h"
 #include "lookup.h"
 #include "model.h"
+#include "reader.h"
 #include "status.h"
 
 /* Queries scored per GEMM, and the most floats of scores one thread holds at a time. */
@@ -180,8 +189,8 @@ static gpuals_status topn_check(const float *Q, int64_t nq, const float *C, int6
         return gpuals_fail(GPUALS_ERR_USAGE, "topn_batch: invalid sizes nq=%lld n_cand=%lld "
                            "f=%d n=%d", (long long)nq, (long long)n_cand, f, n);
     if (n_cand > INT_MAX)
-        return gpuals_fail(GPUALS_ERR_USAGE, "topn_batch: %lld candidates exceed the BLAS "
-                           "limit of %d", (long long)n_cand, INT_MAX);
+        return gpuals_fail(GPUALS_ERR_USAGE, "ranking: %lld candidates exceed the BLAS limit "
+                           "of %d", (long long)n_cand, INT_MAX);
     if (nq > 0 && (!Q || !n_out || (n > 0 && (!idx || !score))))
         return gpuals_fail(GPUALS_ERR_USAGE, "topn_batch: NULL query or output array");
     if (nq > 0 && n_cand > 0 && !C)
@@ -226,8 +235,8 @@ gpuals_status topn_batch(const float *Q, int64_t nq, const float *C, int64_t n_c
     if (!scores || !heaps) {
         free(scores);
         free(heaps);
-        return gpuals_fail(GPUALS_ERR_NOMEM, "topn_batch: out of memory for %lld x %lld "
-                           "scores", (long long)batch, (long long)n_cand);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "ranking: out of memory for %lld x %lld scores",
+                           (long long)batch, (long long)n_cand);
     }
 
     /* Score each batch with one GEMM (S = Q_b C^T), then select row by row. */
@@ -372,6 +381,7 @@ gpuals_status gpuals_score(const gpuals_model *m, const char *user, const char *
 
 void gpuals_rec_options_default(gpuals_rec_options *o)
 {
+    if (!o) return;
     memset(o, 0, sizeof *o);
     o->filter_liked = 1;
 }
@@ -390,14 +400,25 @@ static gpuals_status mark_list(unsigned char *mask, int64_t n_items, const int64
     return GPUALS_OK;
 }
 
+/* A list and its count agree: the count is not negative, and a positive count has a list. */
+static gpuals_status check_list(const int64_t *list, int64_t count, const char *name)
+{
+    if (count < 0)
+        return gpuals_fail(GPUALS_ERR_USAGE, "recommend: n_%s is negative (%lld)", name,
+                           (long long)count);
+    if (count > 0 && !list)
+        return gpuals_fail(GPUALS_ERR_USAGE, "recommend: n_%s is %lld but %s is NULL", name,
+                           (long long)count, name);
+    return GPUALS_OK;
+}
+
 /* query.h: the per-item "may be returned" mask of o's allow and deny lists. */
 gpuals_status query_allowed_mask(int64_t n_items, const gpuals_rec_options *o,
                                  unsigned char **out)
 {
     *out = NULL;
-    if ((o->n_allow < 0 || (o->n_allow > 0 && !o->allow)) ||
-        (o->n_deny < 0 || (o->n_deny > 0 && !o->deny)))
-        return gpuals_fail(GPUALS_ERR_USAGE, "recommend: inconsistent allow/deny lists");
+    GPUALS_TRY(check_list(o->allow, o->n_allow, "allow"));
+    GPUALS_TRY(check_list(o->deny, o->n_deny, "deny"));
     if (!o->allow && !o->deny) return GPUALS_OK;
     unsigned char *mask = malloc(n_items ? (size_t)n_items : 1);
     if (!mask) return gpuals_fail(GPUALS_ERR_NOMEM, "recommend: out of memory for a mask");
@@ -448,17 +469,41 @@ static gpuals_status check_ranked_args(int n, const gpuals_hit *hits, int *n_out
     return GPUALS_OK;
 }
 
+/* How many of the confidences c[0..n) are positive. */
+static int64_t count_positive(const float *c, int64_t n)
+{
+    int64_t pos = 0;
+    for (int64_t k = 0; k < n; k++) pos += c[k] > 0.0f;
+    return pos;
+}
+
+/* query.h: whether user u of m has a ranking that is not all ties (see the top of the file). */
+gpuals_status query_user_rankable(const gpuals_model *m, int64_t u)
+{
+    const char *id = gpuals_model_user_id(m, u);
+    int64_t n = csr_row_len(&m->conf, u);
+    if (n == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "user %s has no interactions in the training "
+                           "data; its recommendations would be ties", id);
+    if (count_positive(m->conf.data + m->conf.indptr[u], n) == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "user %s has %lld interaction%s in the training "
+                           "data but none with a positive confidence (only disliked items), so "
+                           "its exact factor vector is zero; its recommendations would be ties",
+                           id, (long long)n, n == 1 ? "" : "s");
+    if (all_zero(m->X + (size_t)u * (size_t)m->factors, m->factors))
+        return gpuals_fail(GPUALS_ERR_EMPTY, "user %s has a factor vector of zeros; its "
+                           "recommendations would be ties", id);
+    return GPUALS_OK;
+}
+
 gpuals_status gpuals_recommend(const gpuals_model *m, int64_t u, int n,
                                const gpuals_rec_options *o, gpuals_hit *hits, int *n_out)
 {
-    GPUALS_TRY(check_model(m, "gpuals_recommend"));
     GPUALS_TRY(check_ranked_args(n, hits, n_out, "gpuals_recommend"));
+    GPUALS_TRY(check_model(m, "gpuals_recommend"));
     GPUALS_TRY(check_index(u, m->n_users, "gpuals_recommend", "user"));
+    GPUALS_TRY(query_user_rankable(m, u));
     const float *x = m->X + (size_t)u * (size_t)m->factors;
-    if (all_zero(x, m->factors))
-        return gpuals_fail(GPUALS_ERR_EMPTY, "user %s has no interactions in the training "
-                           "data; its recommendations would be ties",
-                           gpuals_model_user_id(m, u));
     return recommend_core(m, x, &m->conf, u, n, o, hits, n_out);
 }
 
@@ -466,13 +511,17 @@ gpuals_status query_recommend_vector(const gpuals_model *m, const float *x, cons
                                      int n, const gpuals_rec_options *o, gpuals_hit *hits,
                                      int *n_out)
 {
-    GPUALS_TRY(check_model(m, "query_recommend_vector"));
     GPUALS_TRY(check_ranked_args(n, hits, n_out, "query_recommend_vector"));
+    GPUALS_TRY(check_model(m, "query_recommend_vector"));
     GPUALS_TRY(check_liked(m, liked, "query_recommend_vector"));
     if (!x) return gpuals_fail(GPUALS_ERR_USAGE, "query_recommend_vector: NULL vector");
+    if (liked && count_positive(liked->data, csr_row_len(liked, 0)) == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "the user has no interaction with a positive "
+                           "confidence (only disliked items), so its exact factor vector is "
+                           "zero; its recommendations would be ties");
     if (all_zero(x, m->factors))
-        return gpuals_fail(GPUALS_ERR_EMPTY, "the user's factor vector is all zeros (no "
-                           "interactions); its recommendations would be ties");
+        return gpuals_fail(GPUALS_ERR_EMPTY, "the user's factor vector is all zeros; its "
+                           "recommendations would be ties");
     return recommend_core(m, x, liked, liked ? 0 : -1, n, o, hits, n_out);
 }
 
@@ -502,8 +551,8 @@ static gpuals_status similar_core(const float *F, int64_t rows, int f, int64_t q
 gpuals_status gpuals_similar_items(const gpuals_model *m, int64_t i, int n, int include_self,
                                    gpuals_hit *hits, int *n_out)
 {
-    GPUALS_TRY(check_model(m, "gpuals_similar_items"));
     GPUALS_TRY(check_ranked_args(n, hits, n_out, "gpuals_similar_items"));
+    GPUALS_TRY(check_model(m, "gpuals_similar_items"));
     GPUALS_TRY(check_index(i, m->n_items, "gpuals_similar_items", "item"));
     return similar_core(m->Y, m->n_items, m->factors, i, n, include_self, hits, n_out);
 }
@@ -511,8 +560,8 @@ gpuals_status gpuals_similar_items(const gpuals_model *m, int64_t i, int n, int 
 gpuals_status gpuals_similar_users(const gpuals_model *m, int64_t u, int n, int include_self,
                                    gpuals_hit *hits, int *n_out)
 {
-    GPUALS_TRY(check_model(m, "gpuals_similar_users"));
     GPUALS_TRY(check_ranked_args(n, hits, n_out, "gpuals_similar_users"));
+    GPUALS_TRY(check_model(m, "gpuals_similar_users"));
     GPUALS_TRY(check_index(u, m->n_users, "gpuals_similar_users", "user"));
     return similar_core(m->X, m->n_users, m->factors, u, n, include_self, hits, n_out);
 }
@@ -562,7 +611,8 @@ static gpuals_status factor_w(const gpuals_model *m, const int32_t *liked, const
     return GPUALS_OK;
 }
 
-/* The explanation of item i for the vector x whose liked items and confidences are given. */
+/* The explanation of item i for the vector x whose liked items and confidences are given. The
+ * outputs are written only on success. */
 static gpuals_status explain_core(const gpuals_model *m, const float *x, const int32_t *liked,
                                   const float *conf, int64_t n_liked, int64_t i, int n,
                                   double *total, double *model_score, gpuals_hit *hits,
@@ -571,9 +621,13 @@ static gpuals_status explain_core(const gpuals_model *m, const float *x, const i
     /* The model's own score; no liked items explain nothing. */
     int f = m->factors;
     const float *yi = m->Y + (size_t)i * (size_t)f;
-    *model_score = dot_double(x, yi, f);
-    *total = 0.0;
-    if (n_liked == 0) return GPUALS_OK;
+    double score = dot_double(x, yi, f);
+    if (n_liked == 0) {
+        *model_score = score;
+        *total = 0.0;
+        *n_out = 0;
+        return GPUALS_OK;
+    }
 
     /* Scratch: W (f x f), v and y_j as doubles, the contributions. */
     double *W = malloc((size_t)f * (size_t)f * sizeof *W);
@@ -608,13 +662,14 @@ static gpuals_status explain_core(const gpuals_model *m, const float *x, const i
             parts[n_parts].index = liked[k];
             sum += parts[n_parts++].value;
         }
-        *total = sum;
         qsort(parts, (size_t)n_parts, sizeof *parts, contribution_order);
         int keep = (int64_t)n < n_parts ? n : (int)n_parts;
         for (int k = 0; k < keep; k++) {
             hits[k].index = parts[k].index;
             hits[k].score = (float)parts[k].value;
         }
+        *model_score = score;
+        *total = sum;
         *n_out = keep;
     }
 
@@ -628,8 +683,8 @@ static gpuals_status explain_core(const gpuals_model *m, const float *x, const i
 gpuals_status gpuals_explain(const gpuals_model *m, int64_t u, int64_t i, int n,
                              double *total, double *model_score, gpuals_hit *hits, int *n_out)
 {
-    GPUALS_TRY(check_model(m, "gpuals_explain"));
     GPUALS_TRY(check_ranked_args(n, hits, n_out, "gpuals_explain"));
+    GPUALS_TRY(check_model(m, "gpuals_explain"));
     if (!total || !model_score)
         return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_explain: NULL total or model_score");
     GPUALS_TRY(check_index(u, m->n_users, "gpuals_explain", "user"));
@@ -644,8 +699,8 @@ gpuals_status query_explain_vector(const gpuals_model *m, const float *x, const 
                                    int64_t i, int n, double *total, double *model_score,
                                    gpuals_hit *hits, int *n_out)
 {
-    GPUALS_TRY(check_model(m, "query_explain_vector"));
     GPUALS_TRY(check_ranked_args(n, hits, n_out, "query_explain_vector"));
+    GPUALS_TRY(check_model(m, "query_explain_vector"));
     if (!x || !liked || !total || !model_score)
         return gpuals_fail(GPUALS_ERR_USAGE, "query_explain_vector: NULL argument");
     GPUALS_TRY(check_liked(m, liked, "query_explain_vector"));
@@ -661,12 +716,16 @@ gpuals_status query_explain_vector(const gpuals_model *m, const float *x, const 
 gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items,
                                      const float *values, int64_t n, csr *out)
 {
-    /* Check the arguments. */
+    /* Check the arguments, and every value as a reader checks a rating. */
     GPUALS_TRY(check_model(m, "fold-in"));
     if (!out) return gpuals_fail(GPUALS_ERR_USAGE, "fold-in: NULL output");
     memset(out, 0, sizeof *out);
-    if (n < 0 || (n > 0 && (!items || !values)))
-        return gpuals_fail(GPUALS_ERR_USAGE, "fold-in: invalid liked-item list (n = %lld)",
+    if (n < 0)
+        return gpuals_fail(GPUALS_ERR_USAGE, "fold-in: n is negative (%lld)", (long long)n);
+    if (n > 0 && !items)
+        return gpuals_fail(GPUALS_ERR_USAGE, "fold-in: items is NULL (n = %lld)", (long long)n);
+    if (n > 0 && !values)
+        return gpuals_fail(GPUALS_ERR_USAGE, "fold-in: values is NULL (n = %lld)",
                            (long long)n);
     for (int64_t k = 0; k < n; k++) {
         if (items[k] < 0 || items[k] >= m->n_items)
@@ -676,6 +735,10 @@ gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items
         if (!isfinite(values[k]))
             return gpuals_fail(GPUALS_ERR_USAGE, "fold-in: liked item %lld: value is not "
                                "finite", (long long)k);
+        if (fabs(values[k]) > READER_MAX_VALUE)
+            return gpuals_fail(GPUALS_ERR_USAGE, "fold-in: liked item %lld: the value %g is of "
+                               "magnitude above " READER_MAX_VALUE_TEXT " (the loader's bound)",
+                               (long long)k, (double)values[k]);
     }
 
     /* Triplets of the non-zero values (one row), as the readers keep them. */
@@ -689,8 +752,13 @@ gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items
         free(val);
         return gpuals_fail(GPUALS_ERR_NOMEM, "fold-in: out of memory");
     }
-    int64_t kept = 0;
+    double min_rating = m->summary.min_rating;
+    int64_t kept = 0, filtered = 0;
     for (int64_t k = 0; k < n; k++) {
+        if (!((double)values[k] >= min_rating)) {
+            filtered++;
+            continue;
+        }
         if (values[k] == 0.0f) continue;
         col[kept] = (int32_t)items[k];
         val[kept++] = values[k];
@@ -700,7 +768,11 @@ gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items
     csr raw;
     memset(&raw, 0, sizeof raw);
     gpuals_status s = GPUALS_OK;
-    if (kept == 0)
+    if (kept == 0 && filtered > 0)
+        s = gpuals_fail(GPUALS_ERR_EMPTY, "fold-in: no liked item with a non-zero value at or "
+                        "above the model's min_rating %g (%lld below it dropped)", min_rating,
+                        (long long)filtered);
+    else if (kept == 0)
         s = gpuals_fail(GPUALS_ERR_EMPTY, "fold-in: no liked item with a non-zero value");
     if (s == GPUALS_OK) s = csr_from_triplets(1, m->n_items, kept, row, col, val, &raw, NULL);
     if (s == GPUALS_OK) s = dataset_confidence(&raw, &m->params, out);
@@ -711,16 +783,32 @@ gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items
     return s;
 }
 
+/* The new user's factors are solved into a scratch vector and copied out only on success, so a
+ * failed call leaves factors_out as it was. A singular system (possible with reg 0, or with
+ * confidences below 1) and running out of memory are reported in the terms of this call. */
 gpuals_status gpuals_fold_in(const gpuals_model *m, const int64_t *items, const float *values,
                              int64_t n, float *factors_out)
 {
     GPUALS_TRY(check_model(m, "gpuals_fold_in"));
-    if (!factors_out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_fold_in: NULL output");
+    if (!factors_out)
+        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_fold_in: factors_out is NULL");
     csr conf;
     GPUALS_TRY(query_user_confidences(m, items, values, n, &conf));
-    gpuals_status s = als_solve_row_exact(m->Y, m->n_items, m->factors, NULL,
-                                          row_lambda(&m->params, conf.nnz), conf.indices,
-                                          conf.data, conf.nnz, factors_out);
+    size_t f = (size_t)m->factors;
+    float *x = malloc(f * sizeof *x);
+    gpuals_status s = x ? als_solve_row_exact(m->Y, m->n_items, m->factors, NULL,
+                                              row_lambda(&m->params, conf.nnz), conf.indices,
+                                              conf.data, conf.nnz, x)
+                        : GPUALS_ERR_NOMEM;
+    if (s == GPUALS_OK)
+        memcpy(factors_out, x, f * sizeof *x);
+    else if (s == GPUALS_ERR_NUMERIC)
+        s = gpuals_fail(s, "fold-in: the new user's system is singular (a Cholesky pivot is not "
+                        "positive); a model trained with a larger reg (--reg) avoids it (this "
+                        "model's reg is %g)", m->params.reg);
+    else if (s == GPUALS_ERR_NOMEM)
+        s = gpuals_fail(s, "fold-in: out of memory solving for %d factors", m->factors);
+    free(x);
     csr_free(&conf);
     return s;
 }

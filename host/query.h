@@ -57,16 +57,25 @@ void row_inv_norms(const float *F, int64_t rows, int f, float *out);
  * the CLI's --like on a saved model). `liked` is a 1 x n_items CSR of that user's confidences
  * (row 0), as query_user_confidences builds it. */
 
-/* The liked items of a new user as the training matrix would hold them: values of repeated
- * items summed, explicit zeros dropped, then the model's confidence transform applied
+/* The liked items of a new user as the training matrix would hold them: values below the
+ * min_rating the training data was loaded with (m->summary.min_rating) dropped, then explicit
+ * zeros, values of repeated items summed, then the model's confidence transform applied
  * (dataset_confidence). items are dense item indices. *out (1 x n_items) is owned by the caller
- * (csr_free). GPUALS_ERR_USAGE for an index out of range or a non-finite value (naming its
- * position), GPUALS_ERR_EMPTY when no non-zero value remains. */
+ * (csr_free). GPUALS_ERR_USAGE for an index out of range or a value that is not finite or of
+ * magnitude above READER_MAX_VALUE (naming its position), GPUALS_ERR_EMPTY when no value
+ * remains. */
 gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items,
                                      const float *values, int64_t n, csr *out);
 
+/* GPUALS_OK when user u (a valid index) of m has a ranking that is not all ties; else
+ * GPUALS_ERR_EMPTY saying why: no interactions, none with a positive confidence (the exact
+ * factors are zero, whatever the solver left), or a factor vector of zeros. gpuals_recommend
+ * asks this of its user; batches of users can ask it of each. */
+gpuals_status query_user_rankable(const gpuals_model *m, int64_t u);
+
 /* gpuals_recommend for the vector x (f floats), leaving out liked's items when
- * o->filter_liked. GPUALS_ERR_EMPTY when x is all zeros (its ranking would be ties). */
+ * o->filter_liked. GPUALS_ERR_EMPTY when liked (if given) has no positive confidence or x is
+ * all zeros (its ranking would be ties). */
 gpuals_status query_recommend_vector(const gpuals_model *m, const float *x, const csr *liked,
                                      int n, const gpuals_rec_options *o, gpuals_hit *hits,
                                      int *n_out);

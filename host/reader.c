@@ -11,11 +11,12 @@
  *        mm      spaces/tabs        2 (pattern) or 3   row col [value], 1-based indices
  *      Fields are trimmed of spaces and tabs; the timestamp must be an integer, except in a
  *      generic file, where it is only required to be non-empty (it is never used). A
- *      comma-separated line (generic or MovieLens CSV) that holds a double quote is split by
- *      libcsv in strict mode, as RFC 4180 says: a field may be enclosed in double quotes, which
- *      may then hold commas and spaces, with "" standing for one quote; a quote anywhere else,
- *      or one left open at the end of the line, makes the line malformed. Lines without a quote
- *      take the plain split, so the common case stays a single pass over the line;
+ *      comma-separated line (generic or MovieLens CSV) with a field that begins with a double
+ *      quote is split by libcsv in strict mode, as RFC 4180 says: a field may be enclosed in
+ *      double quotes, which may then hold commas and spaces, with "" standing for one quote;
+ *      text after the closing quote, or a quote left open at the end of the line, makes the
+ *      line malformed. Other lines take the plain split (a quote inside an unquoted field is an
+ *      ordinary character), so the common case stays a single pass over the line;
  *   3. parse the rating (reader_parse_number: plain decimals only, with or without an exponent;
  *      hex, nan and inf are refused); a non-number, a non-finite value, one beyond the float
  *      range or one of magnitude above READER_MAX_VALUE makes the line malformed, and so does a
@@ -187,7 +188,7 @@ static void quoted_field(void *s, size_t n, void *data)
     quoted_fields *q = data;
     if (q->nf < MAX_FIELDS) {
         if (n > 0) memcpy(q->buf + q->len, s, n);
-        q->f[q->nf] = (field){q->buf + q->len, n};
+        q->f[q->nf] = trim(q->buf + q->len, n); /* blanks inside quotes too, as in split */
         q->len += n;
     }
     q->nf++;
@@ -241,11 +242,26 @@ static int split_quoted(parse_ctx *c, const char *s, size_t n, field *f, size_t 
     return q.nf;
 }
 
-/* Split a line in the format's layout: split, or split_quoted for a comma-separated line that
- * holds a double quote. */
+/* 1 when a comma-separated field of s[0..n) begins (after blanks) with a double quote. A quote
+ * inside a field that does not begin with one is an ordinary character, as in the plain split
+ * (a log may name an artist `Guns "N" Roses`). */
+static int has_quoted_field(const char *s, size_t n)
+{
+    if (!memchr(s, '"', n)) return 0;
+    int at_start = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (at_start && (s[i] == ' ' || s[i] == '\t')) continue;
+        if (at_start && s[i] == '"') return 1;
+        at_start = s[i] == ',';
+    }
+    return 0;
+}
+
+/* Split a line in the format's layout: split, or split_quoted for a comma-separated line with
+ * a quoted field. */
 static int split_line(parse_ctx *c, const char *s, size_t n, field *f, size_t *column)
 {
-    if (c->sep == SEP_COMMA && memchr(s, '"', n)) return split_quoted(c, s, n, f, column);
+    if (c->sep == SEP_COMMA && has_quoted_field(s, n)) return split_quoted(c, s, n, f, column);
     return split(s, n, c->sep, f);
 }
 
@@ -338,7 +354,6 @@ int reader_parse_number(const char *s, size_t n, double *out)
 static int parse_value(field f, double *out)
 {
     int code = reader_parse_number(f.s, f.n, out);
-    if (code == 0 && fabs(*out) > FLT_MAX) return 2;
     if (code == 0 && fabs(*out) > READER_MAX_VALUE) return 3;
     return code;
 }

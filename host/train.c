@@ -7,17 +7,13 @@
  * with als_fit on the device the settings ask for. The defaults are those of the `implicit`
  * library, so results can be compared with it.
  */
-#include <ctype.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "als.h"
 #include "als_internal.h"
 #include "dataset.h"
 #include "gpuals.h"
-#include "idmap.h"
 #include "model.h"
 #include "status.h"
 
@@ -43,57 +39,80 @@ void gpuals_params_default(gpuals_params *p)
     p->device = GPUALS_DEVICE_AUTO;
 }
 
-/* Passes each iteration on to the caller's callback and keeps the last loss. */
+/* Every setting of p in the range gpuals.h gives it, and every enum one of its constants:
+ * GPUALS_ERR_USAGE naming the first that is not. The engines check again, but their messages
+ * name their own functions; these speak of the settings as the caller set them. */
+static gpuals_status check_params(const gpuals_params *p)
+{
+    if (p->factors < 1)
+        return gpuals_fail(GPUALS_ERR_USAGE, "factors must be at least 1 (got %d)", p->factors);
+    if (!(p->reg >= 0) || !isfinite(p->reg))
+        return gpuals_fail(GPUALS_ERR_USAGE, "reg must be a finite number >= 0 (got %g)", p->reg);
+    if (p->reg_scale != GPUALS_REG_NONE && p->reg_scale != GPUALS_REG_FREQUENCY)
+        return gpuals_fail(GPUALS_ERR_USAGE, "unknown reg_scale %d", (int)p->reg_scale);
+    if (!(p->alpha > 0) || !isfinite(p->alpha))
+        return gpuals_fail(GPUALS_ERR_USAGE, "alpha must be a finite number > 0 (got %g)",
+                           p->alpha);
+    if (p->confidence != GPUALS_CONF_IMPLICIT && p->confidence != GPUALS_CONF_HU &&
+        p->confidence != GPUALS_CONF_LOG)
+        return gpuals_fail(GPUALS_ERR_USAGE, "unknown confidence transform %d",
+                           (int)p->confidence);
+    if (p->confidence == GPUALS_CONF_LOG && (!(p->eps > 0) || !isfinite(p->eps)))
+        return gpuals_fail(GPUALS_ERR_USAGE, "the log confidence needs a finite eps > 0 (got "
+                           "%g)", p->eps);
+    if (p->iters < 0)
+        return gpuals_fail(GPUALS_ERR_USAGE, "iters must be >= 0 (got %d)", p->iters);
+    if (p->solver != GPUALS_SOLVER_CG && p->solver != GPUALS_SOLVER_CHOLESKY)
+        return gpuals_fail(GPUALS_ERR_USAGE, "unknown solver %d", (int)p->solver);
+    if (p->solver == GPUALS_SOLVER_CG && p->cg_steps < 1)
+        return gpuals_fail(GPUALS_ERR_USAGE, "cg_steps must be at least 1 with the CG solver "
+                           "(got %d)", p->cg_steps);
+    if (p->threads < 0)
+        return gpuals_fail(GPUALS_ERR_USAGE, "threads must be >= 0 (got %d)", p->threads);
+    if (p->dtype != GPUALS_DTYPE_FLOAT32 && p->dtype != GPUALS_DTYPE_FLOAT64)
+        return gpuals_fail(GPUALS_ERR_USAGE, "unknown dtype %d", (int)p->dtype);
+    if (p->device != GPUALS_DEVICE_AUTO && p->device != GPUALS_DEVICE_CPU &&
+        p->device != GPUALS_DEVICE_GPU)
+        return gpuals_fail(GPUALS_ERR_USAGE, "unknown device %d", (int)p->device);
+    if (p->dtype == GPUALS_DTYPE_FLOAT64 && p->device == GPUALS_DEVICE_GPU)
+        return gpuals_fail(GPUALS_ERR_USAGE, "float64 training runs on the CPU only (device "
+                           "GPU asked for; use CPU or AUTO)");
+    return GPUALS_OK;
+}
+
+/* Passes each iteration on to the caller's callback, keeping the last loss and counting the
+ * iterations that ran. */
 typedef struct {
     gpuals_iter_fn cb;
     void *cb_user;
     double last_loss;
+    int iterations;
 } train_relay;
 
 static int relay_iteration(int iteration, double seconds, double loss, void *user)
 {
     train_relay *t = user;
     t->last_loss = loss;
+    t->iterations = iteration;
     return t->cb ? t->cb(iteration, seconds, loss, t->cb_user) : 0;
-}
-
-/* The engines name a failing row by its index ("user 12 (row index) became non-finite ...");
- * the user knows it by its raw id. Rewrite the current message so when it has that form. */
-static void name_failed_row(const gpuals_data *d)
-{
-    static const char mark_text[] = " (row index)";
-    const char *msg = gpuals_last_error();
-    const char *mark = strstr(msg, mark_text);
-    if (!mark) return;
-    const char *num = mark;
-    while (num > msg && isdigit((unsigned char)num[-1])) num--;
-    if (num == mark || num - msg < 5 || num[-1] != ' ') return;
-    const char *word = num - 5; /* "user " or "item " */
-    const idmap *map = strncmp(word, "user ", 5) == 0   ? d->users
-                       : strncmp(word, "item ", 5) == 0 ? d->items
-                                                        : NULL;
-    const long long row = strtoll(num, NULL, 10);
-    if (!map || row < 0 || row >= idmap_size(map)) return;
-    char text[2048];
-    snprintf(text, sizeof text, "%.*s'%s'%s", (int)(num - msg), msg, idmap_name(map, row),
-             mark + sizeof mark_text - 1);
-    gpuals_fail(GPUALS_ERR_NUMERIC, "%s", text);
 }
 
 /* Train a new model on d with p (gpuals.h). On success *out is a model the caller owns (free it
  * with gpuals_model_free) holding the factors, the users x items confidences, the device used
- * and its note, train_seconds (wall time of the fit) and final_loss (the last iteration's loss
- * when p->compute_loss, else NaN). cb (may be NULL) sees iterations numbered from 1. On failure
+ * and its note, train_seconds (wall time of the fit), iterations_run (the iterations the fit
+ * reported: p->iters unless cb stopped it) and final_loss (the last iteration's loss when
+ * p->compute_loss, else NaN). cb (may be NULL) sees iterations numbered from 1. On failure
  * *out is NULL and the status says why: USAGE for bad settings, EMPTY for data without
  * interactions, NUMERIC for a non-finite or singular row, NO_DEVICE when a GPU was demanded. */
 gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_iter_fn cb,
                            void *cb_user, gpuals_model **out)
 {
     /* Check the arguments. */
-    if (!d || !p || !out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: NULL argument");
+    if (!out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: out is NULL");
     *out = NULL;
-    if (p->factors < 1)
-        return gpuals_fail(GPUALS_ERR_USAGE, "factors must be at least 1 (got %d)", p->factors);
+    if (!d) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: the data is NULL");
+    if (!p) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: the settings are NULL");
+    GPUALS_TRY(check_params(p));
     if (d->ratings.nnz == 0) return gpuals_fail(GPUALS_ERR_EMPTY, "no interactions to train on");
 
     /* Confidences in both orientations. */
@@ -114,16 +133,17 @@ gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_
     als_init_factors(m->Y, m->n_items, p->factors, p->seed, ALS_SIDE_ITEMS);
 
     /* Train, timing it and keeping the last loss. */
-    train_relay relay = {cb, cb_user, NAN};
+    train_relay relay = {cb, cb_user, NAN, 0};
     double t0 = als_now();
     st = als_fit(&m->conf, &ciu, p, m->X, m->Y, relay_iteration, &relay, &m->device_used,
                  m->device_note, sizeof m->device_note);
     m->train_seconds = als_now() - t0;
     m->final_loss = relay.last_loss;
+    m->iterations_run = relay.iterations;
     csr_free(&ciu);
     if (st != GPUALS_OK) {
         gpuals_model_free(m);
-        if (st == GPUALS_ERR_NUMERIC) name_failed_row(d);
+        if (st == GPUALS_ERR_NUMERIC) dataset_name_failed_row(d->users, d->items);
         return st;
     }
     *out = m;

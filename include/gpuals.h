@@ -10,8 +10,20 @@
  * - Every function that can fail returns a gpuals_status; GPUALS_OK is 0. On failure,
  *   gpuals_last_error() returns a message for the calling thread that names the file:line,
  *   argument or row at fault. The library never prints and never exits.
+ * - A NULL pointer where a function that returns a status needs one is GPUALS_ERR_USAGE
+ *   naming the argument. Functions without a status accept NULL handles and arguments too:
+ *   the *_default functions and *_free do nothing, and the getters answer "nothing": 0 for
+ *   sizes, -1 for indices and counts that may be unknown, NULL for pointers, ids and titles,
+ *   NaN for measurements, "" for the device note (each getter below says which).
+ * - Outputs are written only on success: on failure *out handles are NULL, *n_out is 0, and
+ *   no other output (hits, scores, factors) is touched.
  * - Handles are opaque. Whoever receives a handle from a *_new / *_load / *_train call owns it
  *   and releases it with the matching *_free, which accepts NULL.
+ * - Threads. A model, once trained or loaded, is only read: any number of threads may query
+ *   one model at once (each call parallelises itself with OpenMP as well). Distinct models
+ *   may be trained at once from different threads, from the same data too (training only
+ *   reads it). A handle must not be freed while another thread uses it. gpuals_last_error()
+ *   is kept per thread.
  * - Users and items are named by their raw ids as text (as they appear in the input file).
  *   Dense indices (0 .. n-1, in order of first appearance) are exposed only where noted.
  * - Factor matrices are row-major float32: rows x factors.
@@ -53,8 +65,9 @@ typedef enum {
 /* A short fixed name for a status, e.g. "parse error". Never NULL. */
 const char *gpuals_status_name(gpuals_status s);
 
-/* The message of the last failure on this thread ("" if none). Valid until the next call
- * into the library from this thread. */
+/* The message of the last failure on this thread ("" if none yet). A successful call does
+ * not clear it, so read it only after a call has failed. Valid until the next call into the
+ * library from this thread. */
 const char *gpuals_last_error(void);
 
 /* The process exit code the CLI uses for a status (0 for GPUALS_OK). */
@@ -80,24 +93,27 @@ typedef enum {
 } gpuals_confidence;
 
 /* Training settings. gpuals_params_default() fills the defaults of the `implicit` library:
- * 100 factors, reg 0.01, alpha 1, 15 iterations, CG with 3 steps, uniform init in [0, 0.01). */
+ * 100 factors, reg 0.01, alpha 1, 15 iterations, CG with 3 steps, uniform init in [0, 0.01).
+ * gpuals_train refuses (GPUALS_ERR_USAGE) a value outside the range noted on its field and an
+ * enum value that is none of its constants. */
 typedef struct {
-    int factors;
-    double reg;                  /* lambda */
+    int factors;                 /* >= 1 */
+    double reg;                  /* lambda: finite, >= 0 */
     gpuals_reg_scale reg_scale;  /* NONE: lambda; FREQUENCY: lambda * n_u (Spark) */
-    double alpha;
+    double alpha;                /* finite, > 0 (for every confidence transform) */
     gpuals_confidence confidence;
-    double eps;                  /* for GPUALS_CONF_LOG */
-    int iters;
+    double eps;                  /* for GPUALS_CONF_LOG: finite, > 0 */
+    int iters;                   /* >= 0; 0 returns the initial factors untrained */
     gpuals_solver solver;
-    int cg_steps;
+    int cg_steps;                /* >= 1 with GPUALS_SOLVER_CG */
     uint64_t seed;
-    int threads;                 /* 0: all cores */
-    gpuals_dtype dtype;          /* float64 trains in double (the test reference) */
+    int threads;                 /* 0: all cores; else >= 1 */
+    gpuals_dtype dtype;          /* float64 trains in double (the test reference), CPU only */
     int compute_loss;            /* compute the training loss after every iteration */
     gpuals_device device;
 } gpuals_params;
 
+/* NULL does nothing. */
 void gpuals_params_default(gpuals_params *p);
 
 /* 1 when this process can use a GPU (device 0 answers and runs this build's kernels), with its
@@ -127,6 +143,7 @@ typedef struct {
     int skip_bad_lines;         /* count and skip malformed lines instead of failing */
 } gpuals_load_options;
 
+/* No titles, format detection, min_rating -inf, skip_bad_lines 0. NULL does nothing. */
 void gpuals_load_options_default(gpuals_load_options *o);
 
 /* What reading and building the matrix found. */
@@ -140,12 +157,17 @@ typedef struct {
     int64_t users, items;    /* CSR shape: rows and columns */
     int64_t stored;          /* CSR stored elements (kept_lines - duplicates) */
     int64_t first_bad_line;  /* line number of the first skipped line, 0 if none */
+    double min_rating;       /* the min_rating the ratings were loaded with (-inf: none) */
 } gpuals_summary;
 
 typedef struct gpuals_data gpuals_data;
 
+/* Read o->ratings_path (and o->titles_path) into *out, which the caller frees with
+ * gpuals_data_free. */
 gpuals_status gpuals_data_load(const gpuals_load_options *o, gpuals_data **out);
 void gpuals_data_free(gpuals_data *d);
+/* What loading d found; a borrowed pointer, valid until gpuals_data_free(d). NULL for a NULL
+ * d. */
 const gpuals_summary *gpuals_data_summary(const gpuals_data *d);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -156,10 +178,13 @@ typedef struct gpuals_model gpuals_model;
 
 /* Called after every iteration with its number (1-based), the seconds that iteration took (as
  * the `implicit` library's callback) and the training loss, NaN when it was not computed. A
- * non-zero return stops training early (the model keeps the factors of that iteration). */
+ * non-zero return stops training early (the model keeps the factors of that iteration, and
+ * gpuals_model_iterations says how many ran). */
 typedef int (*gpuals_iter_fn)(int iteration, double seconds, double loss, void *user);
 
-/* Train on d with p; the model keeps a copy of the training matrix and of the ids/titles. */
+/* Train on d with p; the model keeps a copy of the training matrix and of the ids/titles. cb
+ * and cb_user may be NULL. With p->iters 0 the model holds the initial factors (the uniform
+ * values the seed gives), untrained, and cb is never called. */
 gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_iter_fn cb,
                            void *cb_user, gpuals_model **out);
 void gpuals_model_free(gpuals_model *m);
@@ -169,27 +194,36 @@ void gpuals_model_free(gpuals_model *m);
 gpuals_status gpuals_model_save(const gpuals_model *m, const char *path);
 gpuals_status gpuals_model_load(const char *path, gpuals_model **out);
 
+/* Shapes (0 for a NULL model). */
 int64_t gpuals_model_users(const gpuals_model *m);
 int64_t gpuals_model_items(const gpuals_model *m);
 int gpuals_model_factors(const gpuals_model *m);
-/* Borrowed pointers to the row-major factor matrices (users x factors, items x factors). */
+/* Borrowed pointers to the row-major factor matrices (users x factors, items x factors), valid
+ * until gpuals_model_free(m); NULL for a NULL model. */
 const float *gpuals_model_user_factors(const gpuals_model *m);
 const float *gpuals_model_item_factors(const gpuals_model *m);
 
 /* The training loss after the last iteration (NaN when it was not computed) and the seconds
- * training took (a loaded model reports what meta.json recorded). */
+ * training took (a loaded model reports what meta.json recorded). NaN for a NULL model. */
 double gpuals_model_final_loss(const gpuals_model *m);
 double gpuals_model_train_seconds(const gpuals_model *m);
 
-/* Where training ran and why, e.g. "training on GPU 0: NVIDIA H200" or "no usable GPU (no
- * CUDA driver); training on the CPU"; "" when there is nothing to say (CPU asked for, or a
- * loaded model). Borrowed string. */
+/* The iterations training ran: p->iters, or fewer when the callback stopped it. -1 when unknown
+ * (a NULL model, or one saved by a gpu-als that did not record it). */
+int gpuals_model_iterations(const gpuals_model *m);
+
+/* Where training ran and why, e.g. "using the CPU (8 threads)", "using GPU 0: NVIDIA H200
+ * (...)" or "no usable GPU (no CUDA driver); using the CPU (8 threads)". "" for a loaded model
+ * (meta.json records the device, not this note) and for a NULL model. Borrowed string, valid
+ * until gpuals_model_free(m). */
 const char *gpuals_model_device_note(const gpuals_model *m);
 
-/* Dense index of a raw user/item id, or -1 when unknown. */
+/* Dense index of a raw user/item id, or -1 when unknown (or m or raw_id is NULL). */
 int64_t gpuals_model_user_index(const gpuals_model *m, const char *raw_id);
 int64_t gpuals_model_item_index(const gpuals_model *m, const char *raw_id);
-/* Raw id and title ("" when none) of a dense index; borrowed strings. */
+/* Raw id and title of a dense index: borrowed strings, valid until gpuals_model_free(m). An item
+ * without a title has the title "". All three return NULL for an index outside 0..n-1 (or a
+ * NULL model). */
 const char *gpuals_model_user_id(const gpuals_model *m, int64_t u);
 const char *gpuals_model_item_id(const gpuals_model *m, int64_t i);
 const char *gpuals_model_item_title(const gpuals_model *m, int64_t i);
@@ -208,6 +242,10 @@ typedef struct {
 gpuals_status gpuals_score(const gpuals_model *m, const char *user, const char *item,
                            float *out);
 
+/* allow = NULL ranks every item; a non-NULL allow ranks only its n_allow items, so an allow
+ * list with n_allow = 0 returns nothing. deny = NULL (with n_deny 0) denies nothing. A NULL
+ * list with a positive count, a negative count or an index outside 0..items-1 is
+ * GPUALS_ERR_USAGE. */
 typedef struct {
     int filter_liked;              /* default 1: leave out the user's training items */
     const int64_t *allow;          /* NULL, or only rank these item indices */
@@ -216,15 +254,24 @@ typedef struct {
     int64_t n_deny;
 } gpuals_rec_options;
 
+/* filter_liked 1, no allow or deny list. NULL does nothing. */
 void gpuals_rec_options_default(gpuals_rec_options *o);
 
 /* Top-n items for user index u, best first. *n_out <= n: fewer when fewer candidates remain
- * (never padded). hits must hold n entries. */
+ * (never padded). hits must hold n entries (it may be NULL when n is 0); o may be NULL for the
+ * defaults.
+ * GPUALS_ERR_EMPTY, with a message that says which, for a user whose ranking would be all
+ * ties: one without interactions, one whose every interaction has a confidence <= 0 (only
+ * disliked items: the exact solution of its row is the zero vector, whatever the solver), and
+ * one whose factor vector is all zeros. The CG solver, iterating from the previous factors,
+ * leaves a user of the second kind small factors that are not exactly zero; such a user is
+ * still refused, by its interactions. */
 gpuals_status gpuals_recommend(const gpuals_model *m, int64_t u, int n,
                                const gpuals_rec_options *o, gpuals_hit *hits, int *n_out);
 
 /* Top-n items by cosine similarity to item i (i itself left out unless include_self). A zero
- * vector has similarity 0 with everything. */
+ * vector has similarity 0 with everything: a zero query (such as a user recommend refuses with
+ * GPUALS_ERR_EMPTY) gets every similarity 0, in index order, not an error. */
 gpuals_status gpuals_similar_items(const gpuals_model *m, int64_t i, int n, int include_self,
                                    gpuals_hit *hits, int *n_out);
 gpuals_status gpuals_similar_users(const gpuals_model *m, int64_t u, int n, int include_self,
@@ -232,13 +279,22 @@ gpuals_status gpuals_similar_users(const gpuals_model *m, int64_t u, int n, int 
 
 /* Hu et al. section 5: with W_u = Y^T C_u Y + lambda I, the score of item i for user u is
  * the sum over liked items j of c_uj * y_i^T W_u^-1 y_j. Returns the total, the model's score
- * x_u . y_i, and the top-n contributions (index = liked item j, score = contribution). */
+ * x_u . y_i, and the top-n contributions (index = liked item j, score = contribution).
+ * total decomposes the exact solution for x_u against the model's item factors, so it equals
+ * model_score (up to rounding) only when x_u is that solution, as for a user folded in with
+ * gpuals_fold_in. A trained model's x_u was solved against the item factors before their last
+ * update, and with the CG solver only approximately, so there the two differ (after CG
+ * training, by more); both are returned for that reason. */
 gpuals_status gpuals_explain(const gpuals_model *m, int64_t u, int64_t i, int n,
                              double *total, double *model_score, gpuals_hit *hits, int *n_out);
 
-/* Fold in a new user from liked items (dense indices, with raw rating values, summed and
- * turned into confidences as in training), solved exactly against the fixed item factors.
- * factors_out holds gpuals_model_factors(m) floats. */
+/* Fold in a new user from liked items (dense indices, with raw rating values), prepared as the
+ * loader prepares ratings: a value below the min_rating the training data was loaded with is
+ * dropped, as is a zero; values of a repeated item are summed; then the model's confidence
+ * transform applies. The row is solved exactly against the fixed item factors. factors_out
+ * holds gpuals_model_factors(m) floats and is written only on success. GPUALS_ERR_USAGE for an
+ * index out of range or a value that is not finite or of magnitude above 1e12 (the loader's
+ * bound), GPUALS_ERR_EMPTY when no value remains. */
 gpuals_status gpuals_fold_in(const gpuals_model *m, const int64_t *items, const float *values,
                              int64_t n, float *factors_out);
 

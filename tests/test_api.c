@@ -6,8 +6,14 @@
  * reads its factors, asks each query once (score, recommend, similar, explain, fold-in), saves
  * and reloads it, and checks that failures come back as statuses with a message; and asks
  * whether a GPU is usable, checking that the device choice agrees.
+ *
+ * Then the contracts around the edges: NULL handles and arguments, ids outside the model, allow
+ * and deny lists, the settings gpuals_train refuses, zero iterations, early stopping as the
+ * saved model records it, a user with only disliked items under both solvers, fold-in as the
+ * loader prepares values, and one model queried (and two trained) from several threads at once.
  */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,9 +155,565 @@ static void test_gpu_usable(void **state)
     gpuals_data_free(d);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Contracts around the edges, on one small model of the embedded data                        */
+/* ------------------------------------------------------------------------------------------ */
+
+#define SMALL_FACTORS 8
+
+typedef struct {
+    gpuals_data *d;
+    gpuals_model *m;
+} fixture;
+
+/* Small settings on the CPU. */
+static gpuals_params small_params(void)
+{
+    gpuals_params p;
+    gpuals_params_default(&p);
+    p.factors = SMALL_FACTORS;
+    p.iters = 3;
+    p.device = GPUALS_DEVICE_CPU;
+    return p;
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    if (!fx) return -1;
+    fx->d = load_embedded();
+    gpuals_params p = small_params();
+    if (gpuals_train(fx->d, &p, NULL, NULL, &fx->m) != GPUALS_OK) return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    gpuals_model_free(fx->m);
+    gpuals_data_free(fx->d);
+    free(fx);
+    return 0;
+}
+
+/* A new temporary directory (dir holds sizeof "/tmp/gpuals-test-api-XXXXXX" bytes), and its
+ * removal. */
+static void make_temp_dir(char *dir)
+{
+    strcpy(dir, "/tmp/gpuals-test-api-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+static void remove_temp_dir(const char *dir)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The whole text of a (small) file, NUL-terminated; the caller frees it. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *text = calloc(1, 1 << 16);
+    assert_non_null(text);
+    size_t got = fread(text, 1, (1 << 16) - 1, f);
+    assert_true(got > 0);
+    fclose(f);
+    return text;
+}
+
+/* NULL handles and arguments: GPUALS_ERR_USAGE from calls with a status, "nothing" from the
+ * getters, no effect from the *_default and *_free functions. */
+static void test_null_arguments(void **state)
+{
+    const fixture *fx = *state;
+    gpuals_load_options_default(NULL);
+    gpuals_params_default(NULL);
+    gpuals_rec_options_default(NULL);
+    gpuals_data_free(NULL);
+    gpuals_model_free(NULL);
+
+    /* Loading. */
+    gpuals_load_options lo;
+    gpuals_load_options_default(&lo);
+    lo.ratings_path = GPUALS_DATA "/ratings.csv";
+    assert_int_equal(gpuals_data_load(&lo, NULL), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "out is NULL"));
+    gpuals_data *d = NULL;
+    assert_int_equal(gpuals_data_load(NULL, &d), GPUALS_ERR_USAGE);
+    assert_null(d);
+    assert_null(gpuals_data_summary(NULL));
+
+    /* Getters of a NULL model. */
+    assert_int_equal(gpuals_model_users(NULL), 0);
+    assert_int_equal(gpuals_model_items(NULL), 0);
+    assert_int_equal(gpuals_model_factors(NULL), 0);
+    assert_null(gpuals_model_user_factors(NULL));
+    assert_null(gpuals_model_item_factors(NULL));
+    assert_int_equal(gpuals_model_iterations(NULL), -1);
+    assert_int_equal(gpuals_model_user_index(NULL, "414"), -1);
+    assert_int_equal(gpuals_model_item_index(NULL, "1196"), -1);
+    assert_null(gpuals_model_user_id(NULL, 0));
+    assert_null(gpuals_model_item_id(NULL, 0));
+    assert_null(gpuals_model_item_title(NULL, 0));
+
+    /* Training, saving, loading. */
+    gpuals_params p = small_params();
+    gpuals_model *m = NULL;
+    assert_int_equal(gpuals_train(NULL, &p, NULL, NULL, &m), GPUALS_ERR_USAGE);
+    assert_null(m);
+    assert_int_equal(gpuals_train(fx->d, NULL, NULL, NULL, &m), GPUALS_ERR_USAGE);
+    assert_null(m);
+    assert_int_equal(gpuals_train(fx->d, &p, NULL, NULL, NULL), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_model_save(NULL, "/tmp/gpuals-never-written"), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_model_save(fx->m, NULL), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_model_load(NULL, &m), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_model_load("/tmp", NULL), GPUALS_ERR_USAGE);
+
+    /* Queries: *n_out is 0 after any failure, a NULL model included. */
+    float score = 0;
+    assert_int_equal(gpuals_score(NULL, "414", "1196", &score), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_score(fx->m, NULL, "1196", &score), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_score(fx->m, "414", "1196", NULL), GPUALS_ERR_USAGE);
+    gpuals_hit hits[4];
+    double total = 0, model_score = 0;
+    int n_out = 7;
+    assert_int_equal(gpuals_recommend(NULL, 0, 4, NULL, hits, &n_out), GPUALS_ERR_USAGE);
+    assert_int_equal(n_out, 0);
+    n_out = 7;
+    assert_int_equal(gpuals_recommend(fx->m, 0, 4, NULL, NULL, &n_out), GPUALS_ERR_USAGE);
+    assert_int_equal(n_out, 0);
+    assert_int_equal(gpuals_recommend(fx->m, 0, 4, NULL, hits, NULL), GPUALS_ERR_USAGE);
+    n_out = 7;
+    assert_int_equal(gpuals_similar_items(NULL, 0, 4, 0, hits, &n_out), GPUALS_ERR_USAGE);
+    assert_int_equal(n_out, 0);
+    n_out = 7;
+    assert_int_equal(gpuals_similar_users(NULL, 0, 4, 0, hits, &n_out), GPUALS_ERR_USAGE);
+    assert_int_equal(n_out, 0);
+    n_out = 7;
+    assert_int_equal(gpuals_explain(NULL, 0, 0, 4, &total, &model_score, hits, &n_out),
+                     GPUALS_ERR_USAGE);
+    assert_int_equal(n_out, 0);
+    assert_int_equal(gpuals_explain(fx->m, 0, 0, 4, NULL, &model_score, hits, &n_out),
+                     GPUALS_ERR_USAGE);
+
+    /* Fold-in names the missing argument. */
+    int64_t items[1] = {0};
+    float values[1] = {5}, x[SMALL_FACTORS];
+    assert_int_equal(gpuals_fold_in(NULL, items, values, 1, x), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_fold_in(fx->m, items, NULL, 1, x), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "values is NULL"));
+    assert_int_equal(gpuals_fold_in(fx->m, NULL, values, 1, x), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "items is NULL"));
+    assert_int_equal(gpuals_fold_in(fx->m, items, values, 1, NULL), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "factors_out is NULL"));
+}
+
+/* Ids and titles outside the model are NULL; allow and deny lists; the last error outlives
+ * successes. */
+static void test_ranges_lists_and_last_error(void **state)
+{
+    const fixture *fx = *state;
+    const gpuals_model *m = fx->m;
+    int64_t nu = gpuals_model_users(m), ni = gpuals_model_items(m);
+    assert_null(gpuals_model_user_id(m, -1));
+    assert_null(gpuals_model_user_id(m, nu));
+    assert_null(gpuals_model_item_id(m, ni));
+    assert_null(gpuals_model_item_title(m, -1));
+    assert_null(gpuals_model_item_title(m, ni));
+    assert_non_null(gpuals_model_user_id(m, nu - 1));
+    assert_non_null(gpuals_model_item_title(m, ni - 1));
+
+    /* An allow list of no items allows nothing; a NULL one allows everything. */
+    gpuals_rec_options o;
+    gpuals_rec_options_default(&o);
+    int64_t none[1] = {0};
+    gpuals_hit hits[5];
+    int n_out = -1;
+    o.allow = none;
+    o.n_allow = 0;
+    assert_int_equal(gpuals_recommend(m, 0, 5, &o, hits, &n_out), GPUALS_OK);
+    assert_int_equal(n_out, 0);
+    o.allow = NULL;
+    assert_int_equal(gpuals_recommend(m, 0, 5, &o, hits, &n_out), GPUALS_OK);
+    assert_int_equal(n_out, 5);
+
+    /* A list and its count that disagree: the message says which list and how. */
+    o.n_allow = 3;
+    assert_int_equal(gpuals_recommend(m, 0, 5, &o, hits, &n_out), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "n_allow is 3 but allow is NULL"));
+    o.n_allow = 0;
+    o.deny = none;
+    o.n_deny = -2;
+    assert_int_equal(gpuals_recommend(m, 0, 5, &o, hits, &n_out), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "n_deny is negative (-2)"));
+
+    /* A success does not clear the message of an earlier failure. */
+    float score;
+    assert_int_equal(gpuals_score(m, "no-such-user", "1196", &score), GPUALS_ERR_NOT_FOUND);
+    char kept[2048];
+    snprintf(kept, sizeof kept, "%s", gpuals_last_error());
+    assert_true(kept[0] != '\0');
+    assert_int_equal(gpuals_score(m, "414", "1196", &score), GPUALS_OK);
+    assert_string_equal(gpuals_last_error(), kept);
+}
+
+/* gpuals_train with p refuses it (USAGE, no model) with a message holding text and naming no
+ * internal function. */
+static void expect_refused(const gpuals_data *d, const gpuals_params *p, const char *text)
+{
+    gpuals_model *m = NULL;
+    assert_int_equal(gpuals_train(d, p, NULL, NULL, &m), GPUALS_ERR_USAGE);
+    assert_null(m);
+    if (!strstr(gpuals_last_error(), text) || strstr(gpuals_last_error(), "als_"))
+        fail_msg("expected \"%s\", got \"%s\"", text, gpuals_last_error());
+}
+
+static void test_train_refuses_bad_settings(void **state)
+{
+    const fixture *fx = *state;
+
+    /* alpha must be finite and positive under every transform. */
+    const gpuals_confidence transforms[] = {GPUALS_CONF_IMPLICIT, GPUALS_CONF_HU,
+                                            GPUALS_CONF_LOG};
+    const double alphas[] = {0.0, -1.0, NAN, INFINITY};
+    for (int t = 0; t < 3; t++) {
+        for (int a = 0; a < 4; a++) {
+            gpuals_params p = small_params();
+            p.confidence = transforms[t];
+            p.alpha = alphas[a];
+            expect_refused(fx->d, &p, "alpha must be a finite number > 0");
+        }
+    }
+
+    /* Enum values that are none of the constants, and out-of-range numbers. */
+    gpuals_params p = small_params();
+    p.dtype = (gpuals_dtype)7;
+    expect_refused(fx->d, &p, "unknown dtype 7");
+    p = small_params();
+    p.device = (gpuals_device)9;
+    expect_refused(fx->d, &p, "unknown device 9");
+    p = small_params();
+    p.solver = (gpuals_solver)5;
+    expect_refused(fx->d, &p, "unknown solver 5");
+    p = small_params();
+    p.reg = -1;
+    expect_refused(fx->d, &p, "reg must be a finite number >= 0");
+    p = small_params();
+    p.iters = -1;
+    expect_refused(fx->d, &p, "iters must be >= 0");
+    p = small_params();
+    p.dtype = GPUALS_DTYPE_FLOAT64;
+    p.device = GPUALS_DEVICE_GPU;
+    expect_refused(fx->d, &p, "float64 training runs on the CPU only");
+}
+
+static int count_calls(int iteration, double seconds, double loss, void *user)
+{
+    (void)iteration, (void)seconds, (void)loss;
+    (*(int *)user)++;
+    return 0;
+}
+
+static int stop_after_two(int iteration, double seconds, double loss, void *user)
+{
+    (void)seconds, (void)loss, (void)user;
+    return iteration == 2;
+}
+
+/* iters 0 gives the initial factors, untrained: the seed's values in [0, 0.01). */
+static void test_zero_iterations(void **state)
+{
+    const fixture *fx = *state;
+    gpuals_params p = small_params();
+    p.iters = 0;
+    p.compute_loss = 1;
+    int calls = 0;
+    gpuals_model *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(gpuals_train(fx->d, &p, count_calls, &calls, &a), GPUALS_OK);
+    assert_int_equal(calls, 0);
+    assert_int_equal(gpuals_model_iterations(a), 0);
+    assert_true(isnan(gpuals_model_final_loss(a)));
+    size_t nx = (size_t)gpuals_model_users(a) * SMALL_FACTORS;
+    size_t ny = (size_t)gpuals_model_items(a) * SMALL_FACTORS;
+    const float *X = gpuals_model_user_factors(a), *Y = gpuals_model_item_factors(a);
+    for (size_t k = 0; k < nx; k++) assert_true(X[k] >= 0.0f && X[k] < 0.01f);
+    for (size_t k = 0; k < ny; k++) assert_true(Y[k] >= 0.0f && Y[k] < 0.01f);
+
+    /* The same seed gives the same factors, another seed others. */
+    assert_int_equal(gpuals_train(fx->d, &p, NULL, NULL, &b), GPUALS_OK);
+    assert_memory_equal(X, gpuals_model_user_factors(b), nx * sizeof *X);
+    assert_memory_equal(Y, gpuals_model_item_factors(b), ny * sizeof *Y);
+    p.seed = 1;
+    assert_int_equal(gpuals_train(fx->d, &p, NULL, NULL, &c), GPUALS_OK);
+    assert_true(memcmp(X, gpuals_model_user_factors(c), nx * sizeof *X) != 0);
+    gpuals_model_free(a);
+    gpuals_model_free(b);
+    gpuals_model_free(c);
+}
+
+/* A callback that stops training early: the model says how many iterations ran, holds the
+ * factors of the last one, and meta.json records the count, which loading brings back. */
+static void test_early_stop_is_recorded(void **state)
+{
+    const fixture *fx = *state;
+    assert_int_equal(gpuals_model_iterations(fx->m), 3);
+    assert_non_null(strstr(gpuals_model_device_note(fx->m), "using the CPU ("));
+
+    gpuals_params p = small_params();
+    p.iters = 6;
+    gpuals_model *stopped = NULL, *two = NULL, *back = NULL;
+    assert_int_equal(gpuals_train(fx->d, &p, stop_after_two, NULL, &stopped), GPUALS_OK);
+    assert_int_equal(gpuals_model_iterations(stopped), 2);
+    p.iters = 2;
+    assert_int_equal(gpuals_train(fx->d, &p, NULL, NULL, &two), GPUALS_OK);
+    size_t nx = (size_t)gpuals_model_users(two) * SMALL_FACTORS;
+    assert_memory_equal(gpuals_model_user_factors(stopped), gpuals_model_user_factors(two),
+                        nx * sizeof(float));
+
+    char dir[32], path[64];
+    make_temp_dir(dir);
+    snprintf(path, sizeof path, "%s/model", dir);
+    assert_int_equal(gpuals_model_save(stopped, path), GPUALS_OK);
+    snprintf(path, sizeof path, "%s/model/meta.json", dir);
+    char *meta = read_text(path);
+    assert_non_null(strstr(meta, "\"iterations_run\": 2"));
+    assert_non_null(strstr(meta, "\"iters\": 6"));
+    free(meta);
+    snprintf(path, sizeof path, "%s/model", dir);
+    assert_int_equal(gpuals_model_load(path, &back), GPUALS_OK);
+    assert_int_equal(gpuals_model_iterations(back), 2);
+    assert_string_equal(gpuals_model_device_note(back), "");
+    remove_temp_dir(dir);
+    gpuals_model_free(stopped);
+    gpuals_model_free(two);
+    gpuals_model_free(back);
+}
+
+/* A user whose every rating is negative (disliked) has the exact factors 0: recommend refuses
+ * it, saying so, under both solvers, while explain has nothing to show and similar answers. */
+static void test_user_with_only_disliked_items(void **state)
+{
+    (void)state;
+    char dir[32], path[64];
+    make_temp_dir(dir);
+    snprintf(path, sizeof path, "%s/ratings.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "user,item,rating\n");
+    for (int u = 0; u < 6; u++)
+        for (int i = 0; i < 8; i++)
+            if ((u + i) % 3 != 0) fprintf(f, "u%d,i%d,%d\n", u, i, 1 + (u * i) % 5);
+    fprintf(f, "grumpy,i1,-2\ngrumpy,i4,-1\ngrumpy,i6,-3\n");
+    assert_int_equal(fclose(f), 0);
+    gpuals_load_options lo;
+    gpuals_load_options_default(&lo);
+    lo.ratings_path = path;
+    gpuals_data *d = NULL;
+    assert_int_equal(gpuals_data_load(&lo, &d), GPUALS_OK);
+
+    const gpuals_solver solvers[] = {GPUALS_SOLVER_CG, GPUALS_SOLVER_CHOLESKY};
+    for (int s = 0; s < 2; s++) {
+        gpuals_params p = small_params();
+        p.factors = 3;
+        p.iters = 5;
+        p.reg = 0.1;
+        p.solver = solvers[s];
+        gpuals_model *m = NULL;
+        assert_int_equal(gpuals_train(d, &p, NULL, NULL, &m), GPUALS_OK);
+        int64_t g = gpuals_model_user_index(m, "grumpy");
+        assert_true(g >= 0);
+        gpuals_hit hits[8];
+        int n_out = -1;
+        assert_int_equal(gpuals_recommend(m, g, 5, NULL, hits, &n_out), GPUALS_ERR_EMPTY);
+        assert_int_equal(n_out, 0);
+        const char *msg = gpuals_last_error();
+        if (!strstr(msg, "user grumpy has 3 interactions") || !strstr(msg, "only disliked"))
+            fail_msg("unexpected message: %s", msg);
+        assert_int_equal(gpuals_recommend(m, gpuals_model_user_index(m, "u1"), 5, NULL, hits,
+                                          &n_out), GPUALS_OK);
+        assert_true(n_out > 0);
+
+        /* The exact solver reaches the zero vector itself. */
+        if (solvers[s] == GPUALS_SOLVER_CHOLESKY) {
+            const float *x = gpuals_model_user_factors(m) + g * 3;
+            assert_true(x[0] == 0.0f && x[1] == 0.0f && x[2] == 0.0f);
+        }
+        double total = -1, model_score;
+        assert_int_equal(gpuals_explain(m, g, 0, 4, &total, &model_score, hits, &n_out),
+                         GPUALS_OK);
+        assert_true(total == 0.0 && n_out == 0);
+        assert_int_equal(gpuals_similar_users(m, g, 3, 0, hits, &n_out), GPUALS_OK);
+        gpuals_model_free(m);
+    }
+    gpuals_data_free(d);
+    remove_temp_dir(dir);
+}
+
+/* Fold-in prepares values as the loader did for the training data (min_rating 3 here), refuses
+ * what the loader refuses, and leaves factors_out alone when it fails. */
+static void test_fold_in_as_the_loader(void **state)
+{
+    const fixture *fx = *state;
+    const gpuals_model *m = fx->m;
+    assert_true(gpuals_data_summary(fx->d)->min_rating == 3.0);
+    int64_t i = gpuals_model_item_index(m, "1196"), j = gpuals_model_item_index(m, "260");
+    assert_true(i >= 0 && j >= 0);
+    int64_t both[2] = {i, j}, only_j[1] = {j};
+    float ref[SMALL_FACTORS], x[SMALL_FACTORS];
+    float five[1] = {5}, five_two[2] = {5, 2}, low[1] = {2.5f}, huge[1] = {2e12f};
+    float nan_value[1] = {NAN};
+    assert_int_equal(gpuals_fold_in(m, both, five, 1, ref), GPUALS_OK);
+
+    /* A value below min_rating is dropped, as the loader drops such a rating. */
+    assert_int_equal(gpuals_fold_in(m, both, five_two, 2, x), GPUALS_OK);
+    assert_memory_equal(x, ref, sizeof x);
+
+    /* Failures leave factors_out as it was. */
+    for (int k = 0; k < SMALL_FACTORS; k++) x[k] = 42.0f;
+    assert_int_equal(gpuals_fold_in(m, only_j, low, 1, x), GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "min_rating 3"));
+    assert_int_equal(gpuals_fold_in(m, only_j, huge, 1, x), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "2e+12"));
+    assert_int_equal(gpuals_fold_in(m, only_j, nan_value, 1, x), GPUALS_ERR_USAGE);
+    for (int k = 0; k < SMALL_FACTORS; k++) assert_true(x[k] == 42.0f);
+
+    /* A saved and reloaded model keeps its min_rating. */
+    char dir[32], path[64];
+    make_temp_dir(dir);
+    snprintf(path, sizeof path, "%s/model", dir);
+    gpuals_model *back = NULL;
+    assert_int_equal(gpuals_model_save(m, path), GPUALS_OK);
+    assert_int_equal(gpuals_model_load(path, &back), GPUALS_OK);
+    assert_int_equal(gpuals_fold_in(back, both, five_two, 2, x), GPUALS_OK);
+    assert_memory_equal(x, ref, sizeof x);
+    assert_int_equal(gpuals_fold_in(back, only_j, low, 1, x), GPUALS_ERR_EMPTY);
+    gpuals_model_free(back);
+    remove_temp_dir(dir);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Threads                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+#define QUERY_USERS 40
+#define QUERY_N 10
+#define QUERY_THREADS 4
+
+typedef struct {
+    const gpuals_model *m;
+    gpuals_hit hits[QUERY_USERS][QUERY_N];
+    int n_out[QUERY_USERS];
+    double total[QUERY_USERS];
+    gpuals_status status;
+    char error[256];
+} query_job;
+
+/* Recommend and explain for the first QUERY_USERS users, then fail once to leave a message of
+ * this thread's own. */
+static void *run_queries(void *arg)
+{
+    query_job *q = arg;
+    q->status = GPUALS_OK;
+    for (int64_t u = 0; u < QUERY_USERS && q->status == GPUALS_OK; u++) {
+        q->status = gpuals_recommend(q->m, u, QUERY_N, NULL, q->hits[u], &q->n_out[u]);
+        gpuals_hit parts[3];
+        double score;
+        int n_parts;
+        if (q->status == GPUALS_OK)
+            q->status = gpuals_explain(q->m, u, q->hits[u][0].index, 3, &q->total[u], &score,
+                                       parts, &n_parts);
+    }
+    float s;
+    gpuals_score(q->m, "no-such-user-in-a-thread", "1196", &s);
+    snprintf(q->error, sizeof q->error, "%s", gpuals_last_error());
+    return NULL;
+}
+
+typedef struct {
+    const gpuals_data *d;
+    gpuals_params p;
+    gpuals_model *m;
+    gpuals_status status;
+} train_job;
+
+static void *run_training(void *arg)
+{
+    train_job *t = arg;
+    t->status = gpuals_train(t->d, &t->p, NULL, NULL, &t->m);
+    return NULL;
+}
+
+/* Queries of one model from several threads at once answer as one thread alone does, and each
+ * thread keeps its own last error; two models trained at once match those trained alone. */
+static void test_threads(void **state)
+{
+    const fixture *fx = *state;
+    static query_job alone, together[QUERY_THREADS];
+    alone.m = fx->m;
+    run_queries(&alone);
+    assert_int_equal(alone.status, GPUALS_OK);
+    float s;
+    assert_int_equal(gpuals_score(fx->m, "414", "no-such-item-here", &s), GPUALS_ERR_NOT_FOUND);
+    char mine[2048];
+    snprintf(mine, sizeof mine, "%s", gpuals_last_error());
+
+    pthread_t th[QUERY_THREADS];
+    for (int t = 0; t < QUERY_THREADS; t++) {
+        together[t].m = fx->m;
+        assert_int_equal(pthread_create(&th[t], NULL, run_queries, &together[t]), 0);
+    }
+    for (int t = 0; t < QUERY_THREADS; t++) assert_int_equal(pthread_join(th[t], NULL), 0);
+    for (int t = 0; t < QUERY_THREADS; t++) {
+        assert_int_equal(together[t].status, GPUALS_OK);
+        assert_memory_equal(together[t].hits, alone.hits, sizeof alone.hits);
+        assert_memory_equal(together[t].n_out, alone.n_out, sizeof alone.n_out);
+        assert_memory_equal(together[t].total, alone.total, sizeof alone.total);
+        assert_non_null(strstr(together[t].error, "no-such-user-in-a-thread"));
+    }
+    assert_string_equal(gpuals_last_error(), mine);
+
+    /* Two trainings at once. */
+    train_job jobs[2];
+    pthread_t tt[2];
+    for (int t = 0; t < 2; t++) {
+        jobs[t] = (train_job){.d = fx->d, .p = small_params(), .m = NULL};
+        jobs[t].p.seed = (uint64_t)t + 1;
+        jobs[t].p.threads = 1;
+        assert_int_equal(pthread_create(&tt[t], NULL, run_training, &jobs[t]), 0);
+    }
+    for (int t = 0; t < 2; t++) assert_int_equal(pthread_join(tt[t], NULL), 0);
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(jobs[t].status, GPUALS_OK);
+        gpuals_model *ref = NULL;
+        assert_int_equal(gpuals_train(fx->d, &jobs[t].p, NULL, NULL, &ref), GPUALS_OK);
+        size_t ny = (size_t)gpuals_model_items(ref) * SMALL_FACTORS;
+        const float *a = gpuals_model_item_factors(jobs[t].m), *b = gpuals_model_item_factors(ref);
+        for (size_t k = 0; k < ny; k++)
+            if (!(fabs((double)a[k] - b[k]) <= 1e-5 * (1.0 + fabs((double)b[k]))))
+                fail_msg("model %d, item factor %zu: %g alone, %g beside another", t, k,
+                         (double)b[k], (double)a[k]);
+        gpuals_model_free(ref);
+        gpuals_model_free(jobs[t].m);
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_whole_api),
-                                       cmocka_unit_test(test_gpu_usable)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_whole_api),
+        cmocka_unit_test(test_gpu_usable),
+        cmocka_unit_test(test_null_arguments),
+        cmocka_unit_test(test_ranges_lists_and_last_error),
+        cmocka_unit_test(test_train_refuses_bad_settings),
+        cmocka_unit_test(test_zero_iterations),
+        cmocka_unit_test(test_early_stop_is_recorded),
+        cmocka_unit_test(test_user_with_only_disliked_items),
+        cmocka_unit_test(test_fold_in_as_the_loader),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -65,10 +65,30 @@ cp -r "$tmp/m" "$tmp/bad"
 printf '\x01' | dd of="$tmp/bad/item_factors.npy" bs=1 seek=200 conv=notrunc status=none
 expect_exit 6 score --model "$tmp/bad" alice apple && contains "$tmp/err" "item_factors.npy"
 
+# A history file that cannot be written stops training at once (exit 3), not at the end.
+if [ -c /dev/full ]; then
+  timeout 60 "$BIN" train --min-rating 3 --factors 8 --iters 100000 --out "$tmp/hfull" \
+    --history /dev/full >"$tmp/out" 2>"$tmp/err"
+  code=$?
+  [ "$code" -eq 3 ] && contains "$tmp/err" "cannot write the history file /dev/full" \
+    || { echo "FAIL: --history /dev/full exited $code"; failures=$((failures + 1)); }
+fi
+
+# A user who only disliked items has nothing to rank, with either solver, and says so; among
+# all users such a user is left out with a note.
+printf 'u1,i1,-2\nu1,i2,-1\nu2,i1,3\nu2,i2,1\nu2,i3,2\nu3,i3,1\n' > "$tmp/disliked.csv"
+for solver in cg cholesky; do
+  expect_exit 5 recommend --ratings "$tmp/disliked.csv" --user u1 --factors 2 --iters 2 \
+    --solver "$solver" -q && contains "$tmp/err" "only disliked items"
+done
+expect_exit 0 recommend --ratings "$tmp/disliked.csv" --all-users --factors 2 --iters 2 \
+  && contains "$tmp/err" "1 user with nothing to rank left out" && lacks "$tmp/out" "u1"
+
 # A numerical failure names the row by its raw id: reg 0 leaves user a's exact system singular.
 printf 'a,x,1\na,y,1\nb,x,1\n' > "$tmp/singular.csv"
 expect_exit 9 train --ratings "$tmp/singular.csv" --reg 0 --solver cholesky --factors 4 \
-  --iters 1 --out "$tmp/singular" && contains "$tmp/err" "singular system for user 'a' at iteration 1"
+  --iters 1 --out "$tmp/singular" \
+  && contains "$tmp/err" "singular system for user 'a' at iteration 1"
 expect_exit 3 score --model "$tmp/nothing-here" alice apple
 expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/h" --factors 2 --iters 4 -q \
   --history "$tmp/hist.csv"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The installed library as a user's program sees it: `cmake --install` into a temporary prefix,
 # then build tests/install/example.c with nothing but `pkg-config --cflags --libs gpuals` from
-# that prefix, run it on the embedded data and check its top 10; and the installed gpu-als
-# finds the installed copy of the data when pointed nowhere else.
+# that prefix, run it on the embedded data and check its top 10; and the installed gpu-als runs
+# on the installed copy of the data.
 # Arguments: the gpu-als binary (at the top of the build tree), the source tree, the build's
 # tests directory.
 set -u

@@ -13,7 +13,8 @@
  * GPUALS_ERR_MISMATCH naming the file, while a path that does not exist or a directory holding
  * no model file is not a model, GPUALS_ERR_IO (exit 3); meta.json ends with a
  * newline; and numpy.load reads the .npy files (when a python3 with numpy is found; the test
- * says so when it is not).
+ * says so when it is not). The iterations run and the min_rating of the load are kept, and a
+ * meta.json written before they were recorded still loads (unknown iterations, no filter).
  */
 #include <dirent.h>
 #include <sys/stat.h>
@@ -242,6 +243,8 @@ static int setup(void **state)
     fx->m = tq_make_model(fx->d, &p, 31);
     fx->m->final_loss = 0.123456789012345;
     fx->m->train_seconds = 1.5;
+    fx->m->iterations_run = 5;
+    fx->m->summary.min_rating = 1.5;
     fx->m->device_used = GPUALS_DEVICE_GPU;
     tq_set_title(fx->m, 0, "Title\twith\ttabs");
     tq_set_title(fx->m, 1, "Line\nbreak and \r return");
@@ -307,6 +310,7 @@ static void assert_same_model(const gpuals_model *a, const gpuals_model *b)
     assert_true(a->final_loss == b->final_loss ||
                 (isnan(a->final_loss) && isnan(b->final_loss)));
     assert_true(a->train_seconds == b->train_seconds);
+    assert_int_equal(a->iterations_run, b->iterations_run);
     assert_int_equal(a->device_used, b->device_used);
 }
 
@@ -392,6 +396,9 @@ static void test_save_load_identical(void **state)
     assert_string_equal(json_string_value(json_object_get(meta, "format")), "gpu-als model");
     assert_string_equal(json_string_value(json_object_get(json_object_get(meta, "params"),
                                                           "seed")), "18446744073709551600");
+    assert_int_equal(json_integer_value(json_object_get(meta, "iterations_run")), 5);
+    assert_true(json_real_value(json_object_get(json_object_get(meta, "summary"),
+                                                "min_rating")) == 1.5);
     json_t *files = json_object_get(meta, "files");
     assert_int_equal(json_object_size(files), 7);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(files, "users.tsv"),
@@ -782,6 +789,48 @@ static void test_numpy_reads_the_files(void **state)
     assert_file_bytes(out, "data.bin", m->conf.data, (size_t)m->conf.nnz * 4);
 }
 
+/* Unknown iterations and no filter are saved as null; a meta.json without the two fields (as
+ * written before they were recorded) loads with the same meaning. */
+static void test_meta_optional_fields(void **state)
+{
+    fixture *fx = *state;
+    int iters = fx->m->iterations_run;
+    double min = fx->m->summary.min_rating;
+    fx->m->iterations_run = -1;
+    fx->m->summary.min_rating = -INFINITY;
+    TQ_OK(gpuals_model_save(fx->m, fx->model));
+    fx->m->iterations_run = iters;
+    fx->m->summary.min_rating = min;
+    char path[4200];
+    tq_format(path, sizeof path, "%s/meta.json", fx->model);
+    json_error_t err;
+    json_t *meta = json_load_file(path, 0, &err);
+    assert_non_null(meta);
+    assert_true(json_is_null(json_object_get(meta, "iterations_run")));
+    json_t *summary = json_object_get(meta, "summary");
+    assert_true(json_is_null(json_object_get(summary, "min_rating")));
+
+    /* Without the fields. */
+    assert_int_equal(json_object_del(meta, "iterations_run"), 0);
+    assert_int_equal(json_object_del(summary, "min_rating"), 0);
+    assert_int_equal(json_dump_file(meta, path, JSON_INDENT(2)), 0);
+    json_decref(meta);
+    gpuals_model *back = NULL;
+    TQ_OK(gpuals_model_load(fx->model, &back));
+    assert_int_equal(gpuals_model_iterations(back), -1);
+    assert_true(isinf(back->summary.min_rating) && back->summary.min_rating < 0);
+    gpuals_model_free(back);
+
+    /* A field of the wrong type is damage. */
+    meta = json_load_file(path, 0, &err);
+    assert_non_null(meta);
+    assert_int_equal(json_object_set_new(meta, "iterations_run", json_string("two")), 0);
+    assert_int_equal(json_dump_file(meta, path, JSON_INDENT(2)), 0);
+    json_decref(meta);
+    assert_int_equal(gpuals_model_load(fx->model, &back), GPUALS_ERR_MISMATCH);
+    assert_non_null(strstr(gpuals_last_error(), "iterations_run"));
+}
+
 int main(void)
 {
     const struct CMUnitTest npy_tests[] = {
@@ -796,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_incomplete_directory),
         cmocka_unit_test(test_model_too_large),
         cmocka_unit_test(test_meta_final_newline),
+        cmocka_unit_test(test_meta_optional_fields),
         cmocka_unit_test(test_numpy_reads_the_files),
     };
     int failed = cmocka_run_group_tests_name("npy", npy_tests, NULL, NULL);

@@ -7,7 +7,8 @@
  * exactly against the final Y (als_solve_row_exact), which is what "solved exactly" means for
  * explain. The same data checks that fold-in of a user's raw ratings reproduces those factors.
  * Synthetic models cover the hu and log transforms, frequency-scaled regularisation, and
- * disliked (negative) values, which shape W_u but contribute no term of their own.
+ * disliked (negative) values, which shape W_u but contribute no term of their own. A failed
+ * explanation writes no output but *n_out (0).
  */
 #include "test_query_common.h"
 
@@ -155,6 +156,18 @@ static void test_explain_argument_checks(void **state)
     assert_int_equal(gpuals_explain(m, 5, 0, 2, &total, &score, hits, &n_out),
                      GPUALS_ERR_USAGE);
     assert_int_equal(gpuals_explain(m, 0, 0, 2, NULL, &score, hits, &n_out), GPUALS_ERR_USAGE);
+
+    /* W_u singular (no regularisation, item factors all zero): NUMERIC, and neither total nor
+     * the model's score nor the hits are written. */
+    memset(m->Y, 0, (size_t)m->n_items * 3 * sizeof *m->Y);
+    m->params.reg = 0;
+    total = score = 42.0;
+    hits[0].index = 42;
+    n_out = 7;
+    assert_int_equal(gpuals_explain(m, 0, 1, 2, &total, &score, hits, &n_out),
+                     GPUALS_ERR_NUMERIC);
+    assert_true(total == 42.0 && score == 42.0 && hits[0].index == 42);
+    assert_int_equal(n_out, 0);
     gpuals_model_free(m);
     gpuals_data_free(d);
 }

@@ -177,11 +177,11 @@ static void test_not_found_mentions_filtered(void **state)
     int64_t i = -1;
     assert_int_equal(lookup_user(fx->m, "26", &i), GPUALS_ERR_NOT_FOUND);
     assert_non_null(strstr(gpuals_last_error(), "10, abc; users whose every rating was filtered "
-                                                "out (e.g. by --min-rating) have no row in the "
-                                                "model"));
+                                                "out (min_rating, --min-rating) have no row in "
+                                                "the model"));
     assert_int_equal(lookup_item_id(fx->m, "837", &i), GPUALS_ERR_NOT_FOUND);
     assert_non_null(strstr(gpuals_last_error(), "; items whose every rating was filtered out "
-                                                "(e.g. by --min-rating) have no row in the "
+                                                "(min_rating, --min-rating) have no row in the "
                                                 "model"));
     assert_int_equal(lookup_item(fx->m, "Zorro", &i), GPUALS_ERR_NOT_FOUND);
     assert_non_null(strstr(gpuals_last_error(), "; items whose every rating was filtered out"));

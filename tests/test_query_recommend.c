@@ -1,9 +1,11 @@
 /*
  * test_query_recommend.c - score, recommend and fold-in on synthetic models: liked items never
  * come back (also when n exceeds the candidates, which returns exactly the candidates), the
- * ranking equals a brute-force one, allow/deny lists, a user without interactions, and fold-in
- * of an existing user's raw ratings reproducing that user's exact solve under every confidence
- * transform and regularisation scaling.
+ * ranking equals a brute-force one, allow/deny lists, users whose ranking would be ties (no
+ * interactions, only disliked items, zero factors: each refused with its own reason), and
+ * fold-in of an existing user's raw ratings reproducing that user's exact solve under every
+ * confidence transform and regularisation scaling, the model's min_rating applied to the values
+ * as the loader applies it, and factors_out left alone by a failure.
  */
 #include "test_query_common.h"
 
@@ -167,14 +169,41 @@ static void test_recommend_errors(void **state)
     TQ_OK(gpuals_recommend(m, 0, 0, NULL, NULL, &n_out));
     assert_int_equal(n_out, 0);
 
-    /* A user whose factors are zero (no interactions) gets a clear refusal, not ties. */
+    /* A user whose factors are zero although it has liked items gets a refusal that says so,
+     * not ties. */
     float saved[6];
     memcpy(saved, m->X + 7 * 6, sizeof saved);
     memset(m->X + 7 * 6, 0, sizeof saved);
     assert_int_equal(gpuals_recommend(m, 7, 5, NULL, hits, &n_out), GPUALS_ERR_EMPTY);
-    assert_non_null(strstr(gpuals_last_error(), "user u7 has no interactions"));
+    assert_non_null(strstr(gpuals_last_error(), "user u7 has a factor vector of zeros"));
     assert_int_equal(n_out, 0);
     memcpy(m->X + 7 * 6, saved, sizeof saved);
+
+    /* Only disliked items (confidences <= 0): refused by its interactions, whatever factors a
+     * solver left it. */
+    int64_t start = m->conf.indptr[8], len = csr_row_len(&m->conf, 8);
+    float *conf = m->conf.data + start;
+    float *kept = malloc((size_t)len * sizeof *kept);
+    assert_non_null(kept);
+    memcpy(kept, conf, (size_t)len * sizeof *kept);
+    for (int64_t k = 0; k < len; k++) conf[k] = -conf[k];
+    conf[0] = 0.0f;
+    assert_int_equal(gpuals_recommend(m, 8, 5, NULL, hits, &n_out), GPUALS_ERR_EMPTY);
+    char expected[128];
+    tq_format(expected, sizeof expected, "user u8 has %lld interactions in the training data "
+              "but none with a positive confidence (only disliked items)", (long long)len);
+    assert_non_null(strstr(gpuals_last_error(), expected));
+    memcpy(conf, kept, (size_t)len * sizeof *kept);
+    free(kept);
+
+    /* No stored interaction at all: the last user's row emptied for the moment. */
+    int64_t last = N_USERS - 1, was = m->conf.indptr[last];
+    m->conf.indptr[last] = m->conf.indptr[last + 1];
+    assert_int_equal(gpuals_recommend(m, last, 5, NULL, hits, &n_out), GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "user u29 has no interactions in the training "
+                                                "data"));
+    m->conf.indptr[last] = was;
+    TQ_OK(gpuals_recommend(m, last, 5, NULL, hits, &n_out));
 }
 
 static void test_score(void **state)
@@ -261,9 +290,66 @@ static void test_fold_in_errors_and_vector_queries(void **state)
     csr_free(&liked_row);
     free(its);
 
-    /* A zero vector is refused like a user without interactions. */
+    /* A zero vector is refused like a user without interactions, and so is a vector whose
+     * liked items are all disliked, saying so. */
     memset(x, 0, sizeof x);
     assert_int_equal(query_recommend_vector(m, x, NULL, 5, NULL, a, &na), GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "factor vector is all zeros"));
+    int64_t one[1] = {3};
+    float minus[1] = {-2};
+    TQ_OK(query_user_confidences(m, one, minus, 1, &liked_row));
+    TQ_OK(gpuals_fold_in(m, one, minus, 1, x));
+    for (int k = 0; k < 6; k++) assert_true(x[k] == 0.0f);
+    assert_int_equal(query_recommend_vector(m, x, &liked_row, 5, NULL, a, &na),
+                     GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "only disliked items"));
+    csr_free(&liked_row);
+}
+
+/* Values pass the loader's steps before the solve: below the model's min_rating dropped, of
+ * magnitude above 1e12 refused; a failure of any kind leaves factors_out as it was. */
+static void test_fold_in_prepares_values_as_the_loader(void **state)
+{
+    fixture *fx = *state;
+    gpuals_model *m = fx->m;
+    float ref[6], x[6];
+    int64_t items[3] = {2, 5, 9};
+    float values[3] = {4, 1, 3};
+
+    /* With min_rating 2 the 1 is dropped, so the answer is that of the other two. */
+    TQ_OK(gpuals_fold_in(m, (int64_t[]){2, 9}, (float[]){4, 3}, 2, ref));
+    assert_true(isinf(m->summary.min_rating) && m->summary.min_rating < 0);
+    m->summary.min_rating = 2;
+    TQ_OK(gpuals_fold_in(m, items, values, 3, x));
+    assert_memory_equal(x, ref, sizeof x);
+    csr row;
+    TQ_OK(query_user_confidences(m, items, values, 3, &row));
+    assert_int_equal(row.nnz, 2);
+    csr_free(&row);
+
+    /* Every value below it: nothing remains. */
+    for (int k = 0; k < 6; k++) x[k] = 42.0f;
+    assert_int_equal(gpuals_fold_in(m, items + 1, values + 1, 1, x), GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "min_rating 2 (1 below it dropped)"));
+    m->summary.min_rating = -INFINITY;
+
+    /* The loader's bound on magnitudes, a NULL list, and a singular system. */
+    float huge[1] = {-3e12f};
+    assert_int_equal(gpuals_fold_in(m, items, huge, 1, x), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "-3e+12 is of magnitude above 1e12"));
+    assert_int_equal(gpuals_fold_in(m, items, NULL, 1, x), GPUALS_ERR_USAGE);
+    assert_non_null(strstr(gpuals_last_error(), "values is NULL"));
+    gpuals_params p = tq_params(6, GPUALS_CONF_IMPLICIT, GPUALS_REG_NONE);
+    gpuals_model *flat = tq_make_model(fx->d, &p, 3);
+    memset(flat->Y, 0, (size_t)flat->n_items * 6 * sizeof *flat->Y);
+    flat->params.reg = 0;
+    assert_int_equal(gpuals_fold_in(flat, items, values, 3, x), GPUALS_ERR_NUMERIC);
+    const char *msg = gpuals_last_error();
+    if (!strstr(msg, "fold-in: the new user's system is singular") ||
+        !strstr(msg, "a larger reg (--reg)") || strstr(msg, "als_"))
+        fail_msg("unexpected message: %s", msg);
+    for (int k = 0; k < 6; k++) assert_true(x[k] == 42.0f);
+    gpuals_model_free(flat);
 }
 
 int main(void)
@@ -276,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_score),
         cmocka_unit_test(test_fold_in_reproduces_exact_users),
         cmocka_unit_test(test_fold_in_errors_and_vector_queries),
+        cmocka_unit_test(test_fold_in_prepares_values_as_the_loader),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

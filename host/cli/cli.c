@@ -489,6 +489,8 @@ int cli_progress_iteration(int iteration, double seconds, double loss, void *use
         fputc('\n', pr->history);
         if (fflush(pr->history) != 0 && pr->history_error == 0) pr->history_error = errno;
     }
+    /* A history that cannot be written stops training: the run would end in that error. */
+    if (pr->history_error != 0) return 1;
     if (pr->opts->verbosity == 0) return 0;
 
     /* On a terminal one line is redrawn; in a log each iteration gets its own line. */

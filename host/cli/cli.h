@@ -215,6 +215,8 @@ void cli_cpu_only_note(const cli_opts *o, const char *step);
 
 /* Open the history file (if any) and write its header; 0, or an exit code with errno set. */
 int cli_progress_start(cli_progress *pr, const cli_opts *o);
+/* gpuals_iter_fn: the history row, then the progress line; non-zero (stop) once the history
+ * file cannot be written. */
 int cli_progress_iteration(int iteration, double seconds, double loss, void *user);
 /* Close the history file; returns 0, or an exit code with errno set to the first failure's. */
 int cli_progress_finish(cli_progress *pr);

@@ -184,7 +184,8 @@ static int on_iteration(int iteration, double seconds, double loss, const metric
         for (int m = 0; m < METRIC_COUNT; m++) c->metric_y[m][c->n_eval] = mr->value[m];
         c->n_eval++;
     }
-    return 0;
+    /* A history that cannot be written stops training: the run would end in that error. */
+    return c->history_error != 0;
 }
 
 /* Draw the loss and metric curves. */
@@ -209,8 +210,9 @@ static int draw_curves(const char *path, const eval_curves *c, const cli_opts *o
 }
 
 /* Train through metrics_fit with per-iteration history; fills *res, *seconds and *loss. */
-static int train_with_history(const cli_opts *o, const eval_args *a, const csr *train,
-                              const csr *test, metrics_result *res, double *seconds, double *loss)
+static int train_with_history(const cli_opts *o, const eval_args *a, const gpuals_data *d,
+                              const csr *train, const csr *test, metrics_result *res,
+                              double *seconds, double *loss)
 {
     eval_curves c = {.k = a->k};
     cli_opts quiet_history = *o;
@@ -238,7 +240,7 @@ static int train_with_history(const cli_opts *o, const eval_args *a, const csr *
         rc = gpuals_status_exit_code(GPUALS_ERR_NOMEM);
     }
     if (rc == 0) {
-        metrics_track t = {train, test, a->k, a->eval_every, 1};
+        metrics_track t = {train, test, a->k, a->eval_every, 1, d->users, d->items};
         metrics_fit_report rep;
         gpuals_status s = metrics_fit(&t, &o->params, X, Y, on_iteration, &c, &rep);
         if (s != GPUALS_OK) {
@@ -433,7 +435,7 @@ int cmd_eval(int argc, char **argv)
     metrics_result res;
     double seconds = 0, loss = NAN;
     if (o.history_path != NULL || a.plot_path != NULL)
-        rc = train_with_history(&o, &a, &train, &test, &res, &seconds, &loss);
+        rc = train_with_history(&o, &a, d, &train, &test, &res, &seconds, &loss);
     else
         rc = train_plain(&o, &a, d, &train, &test, &res, &seconds, &loss);
 

@@ -398,8 +398,9 @@ static void note_short(const char *who, int k, int n)
 }
 
 /* Known users: their factor rows scored in batches by one matrix product each and a partial
- * selection (topn_batch_on). Among many users, those without interactions are left out and
- * counted; a single such user is an error, not a ranking of ties. */
+ * selection (topn_batch_on). Among many users, those with no ranking (query_user_rankable: no
+ * interactions, only disliked items, or zero factors) are left out and counted; a single such
+ * user is an error that says which, not a ranking of ties. */
 static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users, int64_t n_users,
                                     int n, const gpuals_rec_options *ro, output *out,
                                     json_t *arr, const cli_opts *o)
@@ -417,17 +418,15 @@ static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users,
         s = gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for %lld users' recommendations",
                         (long long)n_users);
 
-    /* The query rows: users whose factors are not all zero. */
+    /* The query rows: users with a ranking; the reason of the last one without. */
     int64_t nq = 0, empty = 0;
+    gpuals_status unrankable = GPUALS_OK;
     for (int64_t q = 0; s == GPUALS_OK && q < n_users; q++) {
-        const float *x = m->X + (size_t)users[q] * f;
-        int zero = 1;
-        for (size_t c = 0; c < f && zero; c++) zero = x[c] == 0.0f;
-        if (zero) {
+        if ((unrankable = query_user_rankable(m, users[q])) != GPUALS_OK) {
             empty++;
             continue;
         }
-        memcpy(Q + (size_t)nq * f, x, f * sizeof *Q);
+        memcpy(Q + (size_t)nq * f, m->X + (size_t)users[q] * f, f * sizeof *Q);
         rows[nq++] = users[q];
     }
 
@@ -441,9 +440,7 @@ static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users,
         flt.exclude_row = rows;
     }
     flt.allowed = allowed;
-    if (s == GPUALS_OK && nq == 0 && n_users == 1)
-        s = gpuals_fail(GPUALS_ERR_EMPTY, "user %s has no interactions in the training data; "
-                        "its recommendations would be ties", gpuals_model_user_id(m, users[0]));
+    if (s == GPUALS_OK && nq == 0 && n_users == 1) s = unrankable; /* its message says why */
     gpuals_device used = GPUALS_DEVICE_CPU;
     char device_note[512] = "";
     if (s == GPUALS_OK && nq > 0)
@@ -460,8 +457,8 @@ static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users,
         write_ranked(out, arr, m, gpuals_model_user_id(m, rows[q]), hits, n_out[q], n);
     }
     if (s == GPUALS_OK && o->verbosity > 0 && empty > 0)
-        cli_note("%lld user%s with no interactions left out", (long long)empty,
-                 empty == 1 ? "" : "s");
+        cli_note("%lld %s with nothing to rank left out (no interactions, or only disliked "
+                 "items)", (long long)empty, cli_plural(empty, "user", "users"));
     if (s == GPUALS_OK && o->verbosity > 0 && short_lists > 0 && nq == 1)
         note_short(gpuals_model_user_id(m, rows[0]), n_out[0], n);
     else if (s == GPUALS_OK && o->verbosity > 0 && short_lists > 0)

@@ -79,6 +79,7 @@ typedef struct {
     const csr *select;  /* evaluated while training: early stopping and ranking the runs */
     const csr *known;   /* the whole train side: left out of the rankings scored on test */
     const csr *test;    /* the reported metrics */
+    const idmap *users, *items; /* raw ids, for messages */
 } tune_sides;
 
 /* One finished run. */
@@ -360,7 +361,8 @@ static gpuals_status do_run(const cli_opts *o, const tune_args *a, const tune_si
                     .x_len = x_len, .y_len = y_len};
 
     /* Train with early stopping. */
-    metrics_track t = {sd->fit, sd->select, a->k, a->eval_every, a->metric == METRIC_AUC};
+    metrics_track t = {sd->fit,           sd->select, a->k,     a->eval_every,
+                       a->metric == METRIC_AUC, sd->users,  sd->items};
     metrics_fit_report rep;
     gpuals_status s = metrics_fit(&t, &p, buf, buf + x_len, on_iteration, &st, &rep);
 
@@ -702,7 +704,7 @@ static int run_grid(const cli_opts *o, const tune_args *a, const tune_sides *sd,
                     long n)
 {
     char note[256] = "";
-    gpuals_device used = GPUALS_DEVICE_CPU;
+    gpuals_device used = GPUALS_DEVICE_CPU, last_used = GPUALS_DEVICE_CPU;
     for (long r = 0; r < n; r++) {
         runs[r] = (tune_run){.index = (int)r};
         grid_setting(a, r, runs[r].setting);
@@ -711,10 +713,11 @@ static int run_grid(const cli_opts *o, const tune_args *a, const tune_sides *sd,
             if (o->verbosity > 0 && isatty(STDERR_FILENO)) fputc('\n', stderr);
             return cli_fail(s);
         }
-        if (r == 0) {
-            cli_device_report(o, used, note);
-            cli_cpu_only_note(o, "ranking the held-out users for the metrics");
-        }
+        /* Where the runs train, said again whenever the device changes (a larger run may not
+         * fit on the GPU that took the smaller ones). */
+        if (r == 0 || used != last_used) cli_device_report(o, used, note);
+        last_used = used;
+        if (r == 0) cli_cpu_only_note(o, "ranking the held-out users for the metrics");
     }
     return 0;
 }
@@ -826,7 +829,7 @@ int cmd_tune(int argc, char **argv)
     tune_sides sd = {0};
     gpuals_status s = cli_load_data(&o, &d);
     if (s == GPUALS_OK) s = make_sides(&d->ratings, &a, &train, &test, &fit, &valid, &sd);
-    gpuals_data_free(d);
+    if (s == GPUALS_OK) sd.users = d->users, sd.items = d->items;
     if (s == GPUALS_OK && o.verbosity > 0) split_note(&a, &sd, n);
 
     /* Run the grid and sort. */
@@ -838,6 +841,7 @@ int cmd_tune(int argc, char **argv)
                                   cli_plural(n, "run", "runs")));
     else
         rc = run_grid(&o, &a, &sd, runs, n);
+    gpuals_data_free(d);
     csr_free(&train);
     csr_free(&test);
     csr_free(&fit);

@@ -114,7 +114,7 @@ typedef struct {
 static int walk_iteration(int iteration, double seconds, double loss, void *user)
 {
     walk_progress *w = user;
-    cli_progress_iteration(iteration, seconds, loss, &w->history);
+    const int stop = cli_progress_iteration(iteration, seconds, loss, &w->history);
     if (w->json) {
         json_t *row = json_object();
         json_object_set_new(row, "iteration", json_integer(iteration));
@@ -125,7 +125,7 @@ static int walk_iteration(int iteration, double seconds, double loss, void *user
         printf("  iter %3d/%d  loss %.7f  %.3f s\n", iteration, w->iters, loss, seconds);
         fflush(stdout);
     }
-    return 0;
+    return stop;
 }
 
 static const char *name_of(const gpuals_model *m, int64_t i)
@@ -236,8 +236,15 @@ static gpuals_status report_queries(const gpuals_model *m, int64_t demo, int64_t
         if (k_rec > 0) {
             printf("\nWhy %s? (Hu et al. section 5: each liked item's contribution)\n",
                    name_of(m, rec[0].index));
-            printf("  total %.4f, model score %.4f (they differ: the items moved after the "
-                   "users were last solved)\n", total, model_score);
+            /* The decomposition solves the user exactly against the final items; the model's
+             * user factors were solved before the items last moved. */
+            char t_text[32], s_text[32];
+            snprintf(t_text, sizeof t_text, "%.4f", total);
+            snprintf(s_text, sizeof s_text, "%.4f", model_score);
+            printf("  total %s, model score %s%s\n", t_text, s_text,
+                   strcmp(t_text, s_text) != 0
+                       ? " (they differ: the items moved after the users were last solved)"
+                       : "");
             for (int k = 0; k < k_why; k++)
                 printf("  %+8.4f  %s\n", why[k].score, name_of(m, why[k].index));
         }
