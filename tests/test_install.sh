@@ -18,6 +18,13 @@ cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log" 2>&1 ||
 pc_dir=$(dirname "$(find "$tmp/prefix" -name gpuals.pc | head -1)")
 [ -f "$pc_dir/gpuals.pc" ] || fail "no gpuals.pc installed"
 [ -f "$tmp/prefix/include/gpuals.h" ] || fail "no gpuals.h installed"
+lib=$(find "$tmp/prefix" -name libgpuals.a | head -1)
+[ -f "$lib" ] || fail "no libgpuals.a installed"
+
+# The archive exports the API alone (an OpenMP named lock aside), so a program may have
+# functions of its own called csr_free or idmap_new.
+others=$(nm -g --defined-only "$lib" | awk 'NF == 3 && $3 !~ /^gpuals_/ && $3 !~ /^\.gomp_critical/')
+[ -z "$others" ] || fail "libgpuals.a exports more than the API: $(echo $others | head -c 300)"
 
 # Build the example as an outside program would (the search path keeps the system's .pc files).
 export PKG_CONFIG_PATH=$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
@@ -25,6 +32,13 @@ flags=$(pkg-config --cflags --libs gpuals) || fail "pkg-config --cflags --libs g
 case "$flags" in *"$SRC"*|*"$build"*) fail "the flags point into the source or build tree: $flags";; esac
 ${CC:-cc} -std=c11 -o "$tmp/example" "$SRC/tests/install/example.c" $flags 2> "$tmp/cc.log" ||
   { cat "$tmp/cc.log"; fail "the example does not build from the installed files: $flags"; }
+
+# A program with its own function named like one of the library's internal ones links.
+printf '%s\n' '#include <gpuals.h>' 'void csr_free(void *p) { (void)p; }' \
+  'int main(void) { gpuals_params p; gpuals_params_default(&p); csr_free(0); return 0; }' \
+  > "$tmp/clash.c"
+${CC:-cc} -std=c11 -o "$tmp/clash" "$tmp/clash.c" $flags 2> "$tmp/cc.log" && "$tmp/clash" ||
+  { cat "$tmp/cc.log"; fail "a program's own csr_free clashes with the library"; }
 
 data=$tmp/prefix/share/gpu-als/ml-latest-small
 [ -f "$data/ratings.csv" ] && [ -f "$data/movies.csv" ] || fail "the embedded data is not installed"
