@@ -426,6 +426,38 @@ static void test_evaluate_matches_given_rankings(void **state)
     csr_free(&test);
 }
 
+/* A failure in a later evaluation chunk is named by the run's iteration, not the chunk's: with
+ * reg 0, the items that only have dislikes get zero factors, the item Gram matrix loses rank,
+ * and user 1's exact system is singular at iteration 3 (as a single 3-iteration fit says). */
+static void test_fit_failure_names_run_iteration(void **state)
+{
+    (void)state;
+    const int32_t r[] = {0, 1, 1, 2, 2, 3}, c[] = {0, 0, 1, 2, 3, 1};
+    const float v[] = {1, 2, 1, -1, -1, 1};
+    const int32_t tr[] = {0}, tc[] = {1};
+    const float tv[] = {1};
+    csr train = {0}, test = {0};
+    build(4, 4, 6, r, c, v, &train);
+    build(4, 4, 1, tr, tc, tv, &test);
+    gpuals_params p;
+    gpuals_params_default(&p);
+    p.factors = 3;
+    p.iters = 3;
+    p.reg = 0;
+    p.solver = GPUALS_SOLVER_CHOLESKY;
+    p.device = GPUALS_DEVICE_CPU;
+    float X[4 * 3], Y[4 * 3];
+    for (int every = 0; every <= 1; every++) {
+        metrics_track t = {&train, &test, 2, every, 0, NULL, NULL};
+        metrics_fit_report rep;
+        assert_int_equal(metrics_fit(&t, &p, X, Y, NULL, NULL, &rep), GPUALS_ERR_NUMERIC);
+        if (!strstr(gpuals_last_error(), "singular system for user 1 (row index) at iteration 3"))
+            fail_msg("eval-every %d: %s", every, gpuals_last_error());
+    }
+    csr_free(&train);
+    csr_free(&test);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_user_with_nothing_to_find_is_skipped),
         cmocka_unit_test(test_eligible_users),
         cmocka_unit_test(test_evaluate_matches_given_rankings),
+        cmocka_unit_test(test_fit_failure_names_run_iteration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
