@@ -53,7 +53,6 @@ typedef struct {
 /* Checks                                                                                     */
 /* ========================================================================================== */
 
-static const char *side_name(int side) { return side ? "item" : "user"; }
 
 /* The arguments, before anything touches the device. */
 static gpuals_status check_args(const csr *Cui, const csr *Ciu, const gpuals_params *p,
@@ -289,21 +288,15 @@ static gpuals_status solve_side(fit_state *s, const gpuals_params *p, cuda_cg_fo
     return dev_check_finite(&s->env, h.self, h.C->rows, h.f, iteration, side, s->fail);
 }
 
-/* The status for a failure key read back from the device (GPUALS_OK for none). */
+/* The status for a failure key read back from the device (GPUALS_OK for none), reported as
+ * the CPU engine reports it (the GPU's Cholesky does not say which pivot failed). */
 static gpuals_status failure_status(unsigned long long key)
 {
     if (key == CUDA_NO_FAILURE) return GPUALS_OK;
-    const int iteration = cuda_fail_iteration(key);
-    const int side = cuda_fail_side(key);
-    const int kind = cuda_fail_kind(key);
-    const long long row = (long long)cuda_fail_row(key);
-    if (kind == CUDA_FAIL_SINGULAR)
-        return gpuals_fail(GPUALS_ERR_NUMERIC, "singular system for %s %lld (row index) at "
-                           "iteration %d (a Cholesky pivot is not positive on the GPU): try a "
-                           "larger reg (--reg) (confidences below 1 can also make it indefinite)",
-                           side_name(side), row, iteration);
-    return gpuals_fail(GPUALS_ERR_NUMERIC, "%s %lld (row index) became non-finite at iteration "
-                       "%d", side_name(side), row, iteration);
+    return als_fail_row(cuda_fail_side(key), (int64_t)cuda_fail_row(key),
+                        cuda_fail_kind(key) == CUDA_FAIL_SINGULAR ? ALS_FAIL_SINGULAR
+                                                                  : ALS_FAIL_NONFINITE,
+                        cuda_fail_iteration(key), 0);
 }
 
 /* Milliseconds between two recorded events. */

@@ -71,24 +71,73 @@ void als_failure_record(als_failure *fl, int64_t row, als_fail_kind kind, int de
 
 gpuals_status als_failure_status(const als_failure *fl, int side, int iteration)
 {
-    const char *who = als_side_name(side);
-    long long row = (long long)fl->row;
-    switch (fl->kind) {
+    if (fl->kind == ALS_FAIL_NONE) return GPUALS_OK;
+    return als_fail_row(side, fl->row, fl->kind, iteration, fl->detail);
+}
+
+/* The last failure als_fail_row reported on this thread, and the message it made. */
+static _Thread_local struct {
+    int side, iteration, detail;
+    int64_t row;
+    als_fail_kind kind;
+    char message[512];
+} last_failure;
+
+/* The failure of last_failure with the row called `who` (e.g. "user 12 (row index)") and the
+ * iteration counted as `iteration`. */
+static gpuals_status state_failure(const char *who, int iteration)
+{
+    const int detail = last_failure.detail;
+    switch (last_failure.kind) {
     case ALS_FAIL_NONE:
-        return GPUALS_OK;
-    case ALS_FAIL_NONFINITE:
-        return gpuals_fail(GPUALS_ERR_NUMERIC, "%s %lld (row index) became non-finite at "
-                           "iteration %d", who, row, iteration);
-    case ALS_FAIL_SINGULAR:
-        return gpuals_fail(GPUALS_ERR_NUMERIC, "singular system for %s %lld (row index) at "
-                           "iteration %d (Cholesky pivot %d is not positive): try a larger "
-                           "reg (--reg) (confidences below 1 can also make it indefinite)", who,
-                           row, iteration, fl->detail);
-    case ALS_FAIL_LAPACK:
         break;
+    case ALS_FAIL_NONFINITE:
+        return gpuals_fail(GPUALS_ERR_NUMERIC, "%s became non-finite at iteration %d", who,
+                           iteration);
+    case ALS_FAIL_SINGULAR: {
+        char pivot[48] = "a Cholesky pivot is not positive";
+        if (detail > 0) snprintf(pivot, sizeof pivot, "Cholesky pivot %d is not positive", detail);
+        return gpuals_fail(GPUALS_ERR_NUMERIC, "singular system for %s at iteration %d (%s): try "
+                           "a larger reg (--reg) (confidences below 1 can also make it "
+                           "indefinite)", who, iteration, pivot);
     }
-    return gpuals_fail(GPUALS_ERR_INTERNAL, "LAPACK rejected argument %d while solving %s %lld "
-                       "(row index) at iteration %d", -fl->detail, who, row, iteration);
+    case ALS_FAIL_LAPACK:
+        return gpuals_fail(GPUALS_ERR_INTERNAL, "LAPACK rejected argument %d while solving %s at "
+                           "iteration %d", -detail, who, iteration);
+    }
+    return gpuals_fail(GPUALS_ERR_INTERNAL, "a failure of unknown kind %d",
+                       (int)last_failure.kind);
+}
+
+gpuals_status als_fail_row(int side, int64_t row, als_fail_kind kind, int iteration,
+                           int detail)
+{
+    last_failure.side = side;
+    last_failure.row = row;
+    last_failure.kind = kind;
+    last_failure.iteration = iteration;
+    last_failure.detail = detail;
+    char who[64];
+    snprintf(who, sizeof who, "%s %lld (row index)", als_side_name(side), (long long)row);
+    gpuals_status st = state_failure(who, iteration);
+    snprintf(last_failure.message, sizeof last_failure.message, "%s", gpuals_last_error());
+    return st;
+}
+
+gpuals_status als_failure_restate(gpuals_status st, const idmap *users, const idmap *items,
+                                  int iteration_base)
+{
+    if (st == GPUALS_OK || last_failure.kind == ALS_FAIL_NONE ||
+        strcmp(gpuals_last_error(), last_failure.message) != 0)
+        return st;
+    const idmap *map = last_failure.side == ALS_SIDE_ITEMS ? items : users;
+    const char *side = als_side_name(last_failure.side);
+    char who[320];
+    if (map != NULL && last_failure.row >= 0 && last_failure.row < idmap_size(map))
+        snprintf(who, sizeof who, "%s '%s'", side, idmap_name(map, last_failure.row));
+    else
+        snprintf(who, sizeof who, "%s %lld (row index)", side, (long long)last_failure.row);
+    return state_failure(who, last_failure.iteration + iteration_base);
 }
 
 /* The structure of C (rows of `side`): row pointers, column bounds, finite values. */

@@ -18,6 +18,7 @@
 
 #include "csr.h"
 #include "gpuals.h"
+#include "idmap.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,6 +62,28 @@ gpuals_status als_solve_row_exact(const float *Y, int64_t n_items, int f, const 
  * GPUALS_ERR_NUMERIC naming the row and column of a non-finite confidence. */
 gpuals_status als_check_fit_args(const char *fn, const csr *Cui, const csr *Ciu,
                                  const gpuals_params *p, const void *X, const void *Y);
+
+/* Why a row's solve failed during training. */
+typedef enum {
+    ALS_FAIL_NONE = 0,
+    ALS_FAIL_NONFINITE,  /* a solved row holds NaN or infinity */
+    ALS_FAIL_SINGULAR,   /* Cholesky found a pivot that is not clearly positive */
+    ALS_FAIL_LAPACK,     /* LAPACK rejected an argument (a bug) */
+} als_fail_kind;
+
+/* Report a row's failure, as every engine (CPU and GPU) does: GPUALS_ERR_NUMERIC (INTERNAL for
+ * LAPACK) with a message naming the side, the row index and the 1-based iteration of this fit;
+ * detail is the 1-based pivot for SINGULAR (0 when not known) or LAPACK's info. The failure is
+ * also kept, per thread, for als_failure_restate. */
+gpuals_status als_fail_row(int side, int64_t row, als_fail_kind kind, int iteration,
+                           int detail);
+
+/* st, with its message restated when it is the failure als_fail_row last reported on this
+ * thread: the row named by its raw id in users or items (when given), the iteration counted
+ * after iteration_base earlier ones (a fit that continues a longer run). Any other status or
+ * message is returned as it is. */
+gpuals_status als_failure_restate(gpuals_status st, const idmap *users, const idmap *items,
+                                  int iteration_base);
 
 /* An instrumentation hook for the benchmark (bench/): when set, fn(0, side, user) runs just
  * before the CPU engine solves the rows of a half-iteration (after its Gram matrix is ready) and

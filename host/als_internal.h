@@ -50,14 +50,6 @@
 #define ALS_GRAM_CHUNK 256
 #define ALS_GRAM_WAVE 8
 
-/* Why a half-iteration failed. */
-typedef enum {
-    ALS_FAIL_NONE = 0,
-    ALS_FAIL_NONFINITE,  /* a solved row holds NaN or infinity */
-    ALS_FAIL_SINGULAR,   /* Cholesky found a pivot that is not clearly positive */
-    ALS_FAIL_LAPACK,     /* LAPACK rejected an argument (a bug) */
-} als_fail_kind;
-
 /* The lowest-index row that failed in one half-iteration. Rows are solved in parallel and all
  * of them are attempted, so the row reported does not depend on the thread count. */
 typedef struct {
@@ -75,9 +67,8 @@ void als_half_hook(int end, int side);
 /* Record that row failed for kind (thread-safe; keeps the lowest row). */
 void als_failure_record(als_failure *fl, int64_t row, als_fail_kind kind, int detail);
 
-/* GPUALS_OK when nothing failed, else GPUALS_ERR_NUMERIC (or INTERNAL for LAPACK) with a
- * message naming the side, the row index and the 1-based iteration. Call from the thread that
- * returns the status (the message is thread-local). */
+/* GPUALS_OK when nothing failed, else als_fail_row's status for the failed row. Call from the
+ * thread that returns the status (the message is thread-local). */
 gpuals_status als_failure_status(const als_failure *fl, int side, int iteration);
 
 /* "user" or "item". */

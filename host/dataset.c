@@ -18,7 +18,6 @@
  */
 #include "dataset.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,26 +497,4 @@ gpuals_status dataset_confidence_ids(const csr *r, const idmap *users, const idm
 gpuals_status dataset_confidence(const csr *r, const gpuals_params *p, csr *out)
 {
     return dataset_confidence_ids(r, NULL, NULL, 0, p, out);
-}
-
-/* dataset.h: "user 12 (row index)" in the current message becomes "user 'raw id'". */
-void dataset_name_failed_row(const idmap *users, const idmap *items)
-{
-    static const char mark_text[] = " (row index)";
-    const char *msg = gpuals_last_error();
-    const char *mark = strstr(msg, mark_text);
-    if (!mark) return;
-    const char *num = mark;
-    while (num > msg && isdigit((unsigned char)num[-1])) num--;
-    if (num == mark || num - msg < 5 || num[-1] != ' ') return;
-    const char *word = num - 5; /* "user " or "item " */
-    const idmap *map = strncmp(word, "user ", 5) == 0   ? users
-                       : strncmp(word, "item ", 5) == 0 ? items
-                                                        : NULL;
-    const long long row = strtoll(num, NULL, 10);
-    if (!map || row < 0 || row >= idmap_size(map)) return;
-    char text[2048];
-    snprintf(text, sizeof text, "%.*s'%s'%s", (int)(num - msg), msg, idmap_name(map, row),
-             mark + sizeof mark_text - 1);
-    gpuals_fail(GPUALS_ERR_NUMERIC, "%s", text);
 }

@@ -47,11 +47,6 @@ gpuals_status dataset_load_titles(gpuals_data *d, const char *path);
  * bad settings are GPUALS_ERR_USAGE. */
 gpuals_status dataset_confidence(const csr *r, const gpuals_params *p, csr *out);
 
-/* The engines name a failing row by its index ("user 12 (row index) became non-finite ...");
- * users know it by its raw id. When the current message (gpuals_last_error) has that form,
- * rewrite it with the raw id from users or items; otherwise leave it. */
-void dataset_name_failed_row(const idmap *users, const idmap *items);
-
 /* dataset_confidence for a matrix whose users and items have the raw ids of users and items
  * (the rows are items when rows_are_items, as in ratings_t): a value whose confidence is not
  * finite is named by its raw user and item ids as well. */

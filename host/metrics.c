@@ -378,22 +378,6 @@ static int chunk_iteration(int iteration, double seconds, double loss, void *use
     return 0;
 }
 
-/* als_fit counts the iterations of its own call ("... at iteration 2 ..."); a chunk that
- * started after `base` iterations names them as the whole run counts them. */
-static gpuals_status name_run_iteration(gpuals_status st, int base)
-{
-    static const char mark[] = " at iteration ";
-    const char *msg = gpuals_last_error();
-    const char *at = strstr(msg, mark);
-    if (base == 0 || at == NULL) return st;
-    char *end;
-    const long it = strtol(at + sizeof mark - 1, &end, 10);
-    if (end == at + sizeof mark - 1) return st;
-    char text[2048];
-    snprintf(text, sizeof text, "%.*s%s%ld%s", (int)(at - msg), msg, mark, it + base, end);
-    return gpuals_fail(st, "%s", text);
-}
-
 /* The chunked training loop of metrics_fit on confidences Cui and their transpose Ciu. */
 static gpuals_status fit_chunks(const csr *Cui, const csr *Ciu, const metrics_track *t,
                                 const gpuals_params *p, float *X, float *Y, metrics_iter_fn cb,
@@ -411,11 +395,8 @@ static gpuals_status fit_chunks(const csr *Cui, const csr *Ciu, const metrics_tr
         pc.iters = chunk;
         gpuals_status st = als_fit(Cui, Ciu, &pc, X, Y, chunk_iteration, &c, &rep->used,
                                    rep->note, sizeof rep->note);
-        if (st != GPUALS_OK) {
-            if (st == GPUALS_ERR_NUMERIC && t->users && t->items)
-                dataset_name_failed_row(t->users, t->items);
-            return name_run_iteration(st, done);
-        }
+        /* A failure names its row by raw id and its iteration as the whole run counts. */
+        if (st != GPUALS_OK) return als_failure_restate(st, t->users, t->items, done);
 
         /* Evaluate where it ended and report its last iteration with the metrics. */
         done += c.ran;

@@ -143,8 +143,7 @@ gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_
     csr_free(&ciu);
     if (st != GPUALS_OK) {
         gpuals_model_free(m);
-        if (st == GPUALS_ERR_NUMERIC) dataset_name_failed_row(d->users, d->items);
-        return st;
+        return als_failure_restate(st, d->users, d->items, 0); /* rows by raw id */
     }
     *out = m;
     return GPUALS_OK;

@@ -145,6 +145,27 @@ enum { FORM_FUSED = 1, FORM_LIBRARY = 2, FORMS_BOTH = 3 };
 #define LOSS_BAR 1e-5
 #define DRIFT_MARGIN 10.0
 
+/* The float64 engine from (X0, Y0), widened, with callback cb; its factors narrowed into
+ * (X_out, Y_out) when those are given. */
+static void fit_float64(const csr *Cui, const csr *Ciu, const gpuals_params *p, const float *X0,
+                        const float *Y0, gpuals_iter_fn cb, void *cb_user, float *X_out,
+                        float *Y_out)
+{
+    const size_t nx = (size_t)Cui->rows * (size_t)p->factors;
+    const size_t ny = (size_t)Ciu->rows * (size_t)p->factors;
+    double *X = malloc((nx + 1) * sizeof *X), *Y = malloc((ny + 1) * sizeof *Y);
+    assert_non_null(X);
+    assert_non_null(Y);
+    for (size_t k = 0; k < nx; k++) X[k] = X0[k];
+    for (size_t k = 0; k < ny; k++) Y[k] = Y0[k];
+    if (als_fit_cpu_f64(Cui, Ciu, p, X, Y, cb, cb_user) != GPUALS_OK)
+        fail_msg("float64 reference failed: %s", gpuals_last_error());
+    for (size_t k = 0; X_out && k < nx; k++) X_out[k] = (float)X[k];
+    for (size_t k = 0; Y_out && k < ny; k++) Y_out[k] = (float)Y[k];
+    free(X);
+    free(Y);
+}
+
 /* How far rounding alone moves p->iters iterations from (X0, Y0): the float32 CPU result
  * (X32, Y32) against the float64 engine's from the same factors, the larger of both sides. */
 static double rounding_drift(const csr *Cui, const csr *Ciu, const gpuals_params *p,
@@ -153,25 +174,15 @@ static double rounding_drift(const csr *Cui, const csr *Ciu, const gpuals_params
 {
     const size_t nx = (size_t)Cui->rows * (size_t)p->factors;
     const size_t ny = (size_t)Ciu->rows * (size_t)p->factors;
-    double *X = malloc((nx + 1) * sizeof *X), *Y = malloc((ny + 1) * sizeof *Y);
-    float *Xf = malloc((nx + 1) * sizeof *Xf), *Yf = malloc((ny + 1) * sizeof *Yf);
+    float *X = malloc((nx + 1) * sizeof *X), *Y = malloc((ny + 1) * sizeof *Y);
     assert_non_null(X);
     assert_non_null(Y);
-    assert_non_null(Xf);
-    assert_non_null(Yf);
-    for (size_t k = 0; k < nx; k++) X[k] = X0[k];
-    for (size_t k = 0; k < ny; k++) Y[k] = Y0[k];
     gpuals_params q = *p;
     q.compute_loss = 0;
-    if (als_fit_cpu_f64(Cui, Ciu, &q, X, Y, NULL, NULL) != GPUALS_OK)
-        fail_msg("float64 reference failed: %s", gpuals_last_error());
-    for (size_t k = 0; k < nx; k++) Xf[k] = (float)X[k];
-    for (size_t k = 0; k < ny; k++) Yf[k] = (float)Y[k];
-    double dx = gpu_rel_err(X32, Xf, nx), dy = gpu_rel_err(Y32, Yf, ny);
+    fit_float64(Cui, Ciu, &q, X0, Y0, NULL, NULL, X, Y);
+    double dx = gpu_rel_err(X32, X, nx), dy = gpu_rel_err(Y32, Y, ny);
     free(X);
     free(Y);
-    free(Xf);
-    free(Yf);
     return dx > dy ? dx : dy;
 }
 
@@ -400,24 +411,14 @@ static int record_loss64(int iteration, double seconds, double loss, void *user)
 static void loss_tolerances(const csr *Cui, const csr *Ciu, const gpuals_params *p,
                             const run_out *cpu, double tol[MAX_ITERS])
 {
-    const size_t nx = (size_t)Cui->rows * (size_t)p->factors;
-    const size_t ny = (size_t)Ciu->rows * (size_t)p->factors;
-    double *X = malloc((nx + 1) * sizeof *X), *Y = malloc((ny + 1) * sizeof *Y);
-    assert_non_null(X);
-    assert_non_null(Y);
     run_out init = {0};
     init_run(&init, Cui, Ciu, p);
-    for (size_t k = 0; k < nx; k++) X[k] = init.X[k];
-    for (size_t k = 0; k < ny; k++) Y[k] = init.Y[k];
     double loss64[MAX_ITERS] = {0};
-    if (als_fit_cpu_f64(Cui, Ciu, p, X, Y, record_loss64, loss64) != GPUALS_OK)
-        fail_msg("float64 reference failed: %s", gpuals_last_error());
+    fit_float64(Cui, Ciu, p, init.X, init.Y, record_loss64, loss64, NULL, NULL);
     for (int it = 0; it < p->iters && it < MAX_ITERS; it++)
         tol[it] = fmax(LOSS_BAR, DRIFT_MARGIN * fabs(cpu->loss[it] - loss64[it]) /
                                      fabs(loss64[it]));
     free_run(&init);
-    free(X);
-    free(Y);
 }
 
 /* Losses of 5 iterations: each GPU solver against the CPU, and the GPU's last loss against
