@@ -418,3 +418,36 @@ gpuals_status lookup_item(const gpuals_model *m, const char *id_or_title, int64_
     if (!m->titles) return unknown_id(m, LOOKUP_ITEMS, id_or_title);
     return find_title(m, id_or_title, index, 1);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* The public lookups                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/* NULL and empty arguments of gpuals_find_user and gpuals_find_item, named. */
+static gpuals_status check_find_args(const gpuals_model *m, const char *text, const int64_t *index,
+                                     const char *fn)
+{
+    if (!m) return gpuals_fail(GPUALS_ERR_USAGE, "%s: NULL model", fn);
+    if (!text) return gpuals_fail(GPUALS_ERR_USAGE, "%s: NULL id", fn);
+    if (!index) return gpuals_fail(GPUALS_ERR_USAGE, "%s: NULL index", fn);
+    if (!*text) return gpuals_fail(GPUALS_ERR_USAGE, "%s: empty id", fn);
+    return GPUALS_OK;
+}
+
+gpuals_status gpuals_find_user(const gpuals_model *m, const char *raw_id, int64_t *index)
+{
+    GPUALS_TRY(check_find_args(m, raw_id, index, "gpuals_find_user"));
+    int64_t at = -1;
+    GPUALS_TRY(lookup_user(m, raw_id, &at));
+    *index = at;
+    return GPUALS_OK;
+}
+
+gpuals_status gpuals_find_item(const gpuals_model *m, const char *id_or_title, int64_t *index)
+{
+    GPUALS_TRY(check_find_args(m, id_or_title, index, "gpuals_find_item"));
+    int64_t at = -1;
+    GPUALS_TRY(lookup_item(m, id_or_title, &at));
+    *index = at;
+    return GPUALS_OK;
+}

@@ -26,6 +26,7 @@
 
 #include "als.h"
 #include "dataset.h"
+#include "model.h"
 #include "query.h"
 #include "status.h"
 
@@ -440,4 +441,61 @@ gpuals_status metrics_fit(const metrics_track *t, const gpuals_params *p, float 
     csr_free(&Cui);
     csr_free(&Ciu);
     return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The public evaluation                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* GPUALS_OK when ids a and b (the model's and the test side's, of one side) hold the same raw
+ * ids at the same indices; else GPUALS_ERR_MISMATCH naming the first difference. */
+static gpuals_status same_ids(const idmap *a, const idmap *b, const char *what)
+{
+    int64_t na = a ? idmap_size(a) : 0, nb = b ? idmap_size(b) : 0;
+    if (na != nb)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "gpuals_evaluate: the model has %lld %s but the "
+                           "test side has %lld", (long long)na, what, (long long)nb);
+    for (int64_t i = 0; i < na; i++)
+        if (strcmp(idmap_name(a, i), idmap_name(b, i)) != 0)
+            return gpuals_fail(GPUALS_ERR_MISMATCH, "gpuals_evaluate: %s index %lld is '%s' in "
+                               "the model but '%s' on the test side (is the model trained on "
+                               "the train side of this split?)", what, (long long)i,
+                               idmap_name(a, i), idmap_name(b, i));
+    return GPUALS_OK;
+}
+
+gpuals_status gpuals_evaluate(const gpuals_model *m, const gpuals_data *test, int k, int full_auc,
+                              gpuals_metrics *out)
+{
+    if (m == NULL || test == NULL || out == NULL)
+        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_evaluate: NULL %s",
+                           m == NULL ? "model" : test == NULL ? "test" : "out");
+    if (k < 1) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_evaluate: k must be >= 1, not %d", k);
+    GPUALS_TRY(same_ids(m->users, test->users, "users"));
+    GPUALS_TRY(same_ids(m->items, test->items, "items"));
+    const csr *train = &m->conf;
+    if (train->rows != test->ratings.rows || train->cols != test->ratings.cols)
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "gpuals_evaluate: the test side is %lld x %lld "
+                           "but the model's training matrix is %lld x %lld",
+                           (long long)test->ratings.rows, (long long)test->ratings.cols,
+                           (long long)train->rows, (long long)train->cols);
+    int64_t eligible = metrics_eligible_users(train, &test->ratings);
+    if (eligible == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "gpuals_evaluate: no user to evaluate: none of the "
+                           "%lld test interactions has a positive value on an item outside the "
+                           "user's training items", (long long)test->ratings.nnz);
+    metrics_result r;
+    GPUALS_TRY(metrics_evaluate(m->X, m->Y, m->factors, train, &test->ratings, k, full_auc, &r));
+    out->k = r.k;
+    out->users = r.users;
+    out->skipped = r.skipped;
+    out->has_auc = r.has_auc;
+    out->implicit_precision = r.value[METRIC_IMPLICIT_PRECISION];
+    out->precision = r.value[METRIC_PRECISION];
+    out->recall = r.value[METRIC_RECALL];
+    out->map = r.value[METRIC_MAP];
+    out->ndcg = r.value[METRIC_NDCG];
+    out->implicit_auc = r.value[METRIC_IMPLICIT_AUC];
+    out->auc = r.value[METRIC_AUC];
+    return GPUALS_OK;
 }

@@ -507,14 +507,15 @@ gpuals_status gpuals_recommend(const gpuals_model *m, int64_t u, int n,
     return recommend_core(m, x, &m->conf, u, n, o, hits, n_out);
 }
 
-gpuals_status query_recommend_vector(const gpuals_model *m, const float *x, const csr *liked,
-                                     int n, const gpuals_rec_options *o, gpuals_hit *hits,
-                                     int *n_out)
+/* query_recommend_vector, its messages naming fn. */
+static gpuals_status recommend_vector(const gpuals_model *m, const float *x, const csr *liked,
+                                      int n, const gpuals_rec_options *o, gpuals_hit *hits,
+                                      int *n_out, const char *fn)
 {
-    GPUALS_TRY(check_ranked_args(n, hits, n_out, "query_recommend_vector"));
-    GPUALS_TRY(check_model(m, "query_recommend_vector"));
-    GPUALS_TRY(check_liked(m, liked, "query_recommend_vector"));
-    if (!x) return gpuals_fail(GPUALS_ERR_USAGE, "query_recommend_vector: NULL vector");
+    GPUALS_TRY(check_ranked_args(n, hits, n_out, fn));
+    GPUALS_TRY(check_model(m, fn));
+    GPUALS_TRY(check_liked(m, liked, fn));
+    if (!x) return gpuals_fail(GPUALS_ERR_USAGE, "%s: NULL vector", fn);
     if (liked && count_positive(liked->data, csr_row_len(liked, 0)) == 0)
         return gpuals_fail(GPUALS_ERR_EMPTY, "the user has no interaction with a positive "
                            "confidence (only disliked items), so its exact factor vector is "
@@ -523,6 +524,13 @@ gpuals_status query_recommend_vector(const gpuals_model *m, const float *x, cons
         return gpuals_fail(GPUALS_ERR_EMPTY, "the user's factor vector is all zeros; its "
                            "recommendations would be ties");
     return recommend_core(m, x, liked, liked ? 0 : -1, n, o, hits, n_out);
+}
+
+gpuals_status query_recommend_vector(const gpuals_model *m, const float *x, const csr *liked,
+                                     int n, const gpuals_rec_options *o, gpuals_hit *hits,
+                                     int *n_out)
+{
+    return recommend_vector(m, x, liked, n, o, hits, n_out, "query_recommend_vector");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -695,18 +703,27 @@ gpuals_status gpuals_explain(const gpuals_model *m, int64_t u, int64_t i, int n,
                         model_score, hits, n_out);
 }
 
+/* query_explain_vector, its messages naming fn. */
+static gpuals_status explain_vector(const gpuals_model *m, const float *x, const csr *liked,
+                                    int64_t i, int n, double *total, double *model_score,
+                                    gpuals_hit *hits, int *n_out, const char *fn)
+{
+    GPUALS_TRY(check_ranked_args(n, hits, n_out, fn));
+    GPUALS_TRY(check_model(m, fn));
+    if (!x || !liked || !total || !model_score)
+        return gpuals_fail(GPUALS_ERR_USAGE, "%s: NULL argument", fn);
+    GPUALS_TRY(check_liked(m, liked, fn));
+    GPUALS_TRY(check_index(i, m->n_items, fn, "item"));
+    return explain_core(m, x, liked->indices, liked->data, csr_row_len(liked, 0), i, n, total,
+                        model_score, hits, n_out);
+}
+
 gpuals_status query_explain_vector(const gpuals_model *m, const float *x, const csr *liked,
                                    int64_t i, int n, double *total, double *model_score,
                                    gpuals_hit *hits, int *n_out)
 {
-    GPUALS_TRY(check_ranked_args(n, hits, n_out, "query_explain_vector"));
-    GPUALS_TRY(check_model(m, "query_explain_vector"));
-    if (!x || !liked || !total || !model_score)
-        return gpuals_fail(GPUALS_ERR_USAGE, "query_explain_vector: NULL argument");
-    GPUALS_TRY(check_liked(m, liked, "query_explain_vector"));
-    GPUALS_TRY(check_index(i, m->n_items, "query_explain_vector", "item"));
-    return explain_core(m, x, liked->indices, liked->data, csr_row_len(liked, 0), i, n, total,
-                        model_score, hits, n_out);
+    return explain_vector(m, x, liked, i, n, total, model_score, hits, n_out,
+                          "query_explain_vector");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -783,9 +800,44 @@ gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items
     return s;
 }
 
-/* The new user's factors are solved into a scratch vector and copied out only on success, so a
- * failed call leaves factors_out as it was. A singular system (possible with reg 0, or with
- * confidences below 1) and running out of memory are reported in the terms of this call. */
+/* The factors of a new user with confidences conf (1 x n_items) into x (f floats), solved
+ * exactly against the model's item factors. A singular system (possible with reg 0, or with
+ * confidences below 1) and running out of memory are reported in the terms of a fold-in. */
+static gpuals_status fold_in_solve(const gpuals_model *m, const csr *conf, float *x)
+{
+    gpuals_status s = als_solve_row_exact(m->Y, m->n_items, m->factors, NULL,
+                                          row_lambda(&m->params, conf->nnz), conf->indices,
+                                          conf->data, conf->nnz, x);
+    if (s == GPUALS_ERR_NUMERIC)
+        return gpuals_fail(s, "fold-in: the new user's system is singular (a Cholesky pivot is "
+                           "not positive); a model trained with a larger reg (--reg) avoids it "
+                           "(this model's reg is %g)", m->params.reg);
+    if (s == GPUALS_ERR_NOMEM)
+        return gpuals_fail(s, "fold-in: out of memory solving for %d factors", m->factors);
+    return s;
+}
+
+/* A folded-in new user: their confidences into *conf and their factors into *x (malloc'ed,
+ * f floats); both the caller's to free, and left empty on failure. */
+static gpuals_status new_user(const gpuals_model *m, const int64_t *items, const float *values,
+                              int64_t n, csr *conf, float **x)
+{
+    *x = NULL;
+    GPUALS_TRY(query_user_confidences(m, items, values, n, conf));
+    float *v = malloc((size_t)m->factors * sizeof *v);
+    gpuals_status s = v ? fold_in_solve(m, conf, v)
+                        : gpuals_fail(GPUALS_ERR_NOMEM, "fold-in: out of memory");
+    if (s != GPUALS_OK) {
+        free(v);
+        csr_free(conf);
+        return s;
+    }
+    *x = v;
+    return GPUALS_OK;
+}
+
+/* The factors are solved into a scratch vector and copied out only on success, so a failed call
+ * leaves factors_out as it was. */
 gpuals_status gpuals_fold_in(const gpuals_model *m, const int64_t *items, const float *values,
                              int64_t n, float *factors_out)
 {
@@ -793,21 +845,46 @@ gpuals_status gpuals_fold_in(const gpuals_model *m, const int64_t *items, const 
     if (!factors_out)
         return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_fold_in: factors_out is NULL");
     csr conf;
-    GPUALS_TRY(query_user_confidences(m, items, values, n, &conf));
-    size_t f = (size_t)m->factors;
-    float *x = malloc(f * sizeof *x);
-    gpuals_status s = x ? als_solve_row_exact(m->Y, m->n_items, m->factors, NULL,
-                                              row_lambda(&m->params, conf.nnz), conf.indices,
-                                              conf.data, conf.nnz, x)
-                        : GPUALS_ERR_NOMEM;
-    if (s == GPUALS_OK)
-        memcpy(factors_out, x, f * sizeof *x);
-    else if (s == GPUALS_ERR_NUMERIC)
-        s = gpuals_fail(s, "fold-in: the new user's system is singular (a Cholesky pivot is not "
-                        "positive); a model trained with a larger reg (--reg) avoids it (this "
-                        "model's reg is %g)", m->params.reg);
-    else if (s == GPUALS_ERR_NOMEM)
-        s = gpuals_fail(s, "fold-in: out of memory solving for %d factors", m->factors);
+    float *x;
+    GPUALS_TRY(new_user(m, items, values, n, &conf, &x));
+    memcpy(factors_out, x, (size_t)m->factors * sizeof *x);
+    free(x);
+    csr_free(&conf);
+    return GPUALS_OK;
+}
+
+gpuals_status gpuals_recommend_new_user(const gpuals_model *m, const int64_t *items,
+                                        const float *values, int64_t n_liked, int n,
+                                        const gpuals_rec_options *o, gpuals_hit *hits,
+                                        int *n_out)
+{
+    static const char fn[] = "gpuals_recommend_new_user";
+    GPUALS_TRY(check_ranked_args(n, hits, n_out, fn));
+    GPUALS_TRY(check_model(m, fn));
+    csr conf;
+    float *x;
+    GPUALS_TRY(new_user(m, items, values, n_liked, &conf, &x));
+    gpuals_status s = recommend_vector(m, x, &conf, n, o, hits, n_out, fn);
+    free(x);
+    csr_free(&conf);
+    return s;
+}
+
+gpuals_status gpuals_explain_new_user(const gpuals_model *m, const int64_t *items,
+                                      const float *values, int64_t n_liked, int64_t i, int n,
+                                      double *total, double *model_score, gpuals_hit *hits,
+                                      int *n_out)
+{
+    static const char fn[] = "gpuals_explain_new_user";
+    GPUALS_TRY(check_ranked_args(n, hits, n_out, fn));
+    GPUALS_TRY(check_model(m, fn));
+    if (!total || !model_score)
+        return gpuals_fail(GPUALS_ERR_USAGE, "%s: NULL total or model_score", fn);
+    GPUALS_TRY(check_index(i, m->n_items, fn, "item"));
+    csr conf;
+    float *x;
+    GPUALS_TRY(new_user(m, items, values, n_liked, &conf, &x));
+    gpuals_status s = explain_vector(m, x, &conf, i, n, total, model_score, hits, n_out, fn);
     free(x);
     csr_free(&conf);
     return s;

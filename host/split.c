@@ -320,3 +320,54 @@ gpuals_status split_train_data(const gpuals_data *d, const csr *train, gpuals_da
     *out = t;
     return GPUALS_OK;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* The public split                                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+void gpuals_split_options_default(gpuals_split_options *o)
+{
+    if (o == NULL) return;
+    split_options d;
+    split_options_default(&d);
+    o->kind = d.kind == SPLIT_RANDOM ? GPUALS_SPLIT_RANDOM : GPUALS_SPLIT_LEAVE_K_OUT;
+    o->test_fraction = d.test_fraction;
+    o->leave_k = d.leave_k;
+    o->seed = d.seed;
+}
+
+gpuals_status gpuals_data_split(const gpuals_data *d, const gpuals_split_options *o,
+                                gpuals_data **train, gpuals_data **test)
+{
+    if (train != NULL) *train = NULL;
+    if (test != NULL) *test = NULL;
+    if (d == NULL || o == NULL || train == NULL || test == NULL)
+        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_data_split: NULL %s",
+                           d == NULL ? "data" : o == NULL ? "options"
+                           : train == NULL ? "train" : "test");
+    if (o->kind != GPUALS_SPLIT_RANDOM && o->kind != GPUALS_SPLIT_LEAVE_K_OUT)
+        return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_data_split: unknown split kind %d",
+                           (int)o->kind);
+    split_options so = {
+        .kind = o->kind == GPUALS_SPLIT_RANDOM ? SPLIT_RANDOM : SPLIT_LEAVE_K_OUT,
+        .test_fraction = o->test_fraction,
+        .leave_k = o->leave_k,
+        .seed = o->seed,
+    };
+    csr tr, te;
+    gpuals_status s = split_csr(&d->ratings, &so, &tr, &te);
+    if (s != GPUALS_OK) return gpuals_fail_context(s, "gpuals_data_split");
+    gpuals_data *a = NULL, *b = NULL;
+    s = split_check_test(&d->ratings, &so, &te);
+    if (s == GPUALS_OK) s = split_train_data(d, &tr, &a);
+    if (s == GPUALS_OK) s = split_train_data(d, &te, &b);
+    csr_free(&tr);
+    csr_free(&te);
+    if (s != GPUALS_OK) {
+        gpuals_data_free(a);
+        return s;
+    }
+    *train = a;
+    *test = b;
+    return GPUALS_OK;
+}

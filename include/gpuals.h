@@ -228,6 +228,16 @@ const char *gpuals_model_user_id(const gpuals_model *m, int64_t u);
 const char *gpuals_model_item_id(const gpuals_model *m, int64_t i);
 const char *gpuals_model_item_title(const gpuals_model *m, int64_t i);
 
+/* A user by raw id, and an item as the CLI's item arguments name one: by raw id or, failing
+ * that, by title (the exact title, then the title ignoring ASCII case, then any title that
+ * contains the text ignoring ASCII case; the first of these levels that matches anything
+ * decides). Either form of a Latin-1 id or title is found. GPUALS_ERR_NOT_FOUND with a message
+ * listing the closest ids or titles, GPUALS_ERR_AMBIGUOUS listing the candidates when a title
+ * matches several items at its level, GPUALS_ERR_USAGE for NULL or empty text. *index is
+ * written only on success. */
+gpuals_status gpuals_find_user(const gpuals_model *m, const char *raw_id, int64_t *index);
+gpuals_status gpuals_find_item(const gpuals_model *m, const char *id_or_title, int64_t *index);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Queries                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
@@ -297,6 +307,77 @@ gpuals_status gpuals_explain(const gpuals_model *m, int64_t u, int64_t i, int n,
  * bound), GPUALS_ERR_EMPTY when no value remains. */
 gpuals_status gpuals_fold_in(const gpuals_model *m, const int64_t *items, const float *values,
                              int64_t n, float *factors_out);
+
+/* A new user who liked items[0..n_liked) with values[0..n_liked), folded in as gpuals_fold_in
+ * does (same preparation, same failures), then ranked as gpuals_recommend ranks a trained user:
+ * o->filter_liked leaves out the liked items that kept a value. The model is not changed; call
+ * again with more items as the user likes more. */
+gpuals_status gpuals_recommend_new_user(const gpuals_model *m, const int64_t *items,
+                                        const float *values, int64_t n_liked, int n,
+                                        const gpuals_rec_options *o, gpuals_hit *hits,
+                                        int *n_out);
+
+/* gpuals_explain for such a new user and item i. Its factors are the exact solution against
+ * the model's item factors, so total equals model_score up to rounding. */
+gpuals_status gpuals_explain_new_user(const gpuals_model *m, const int64_t *items,
+                                      const float *values, int64_t n_liked, int64_t i, int n,
+                                      double *total, double *model_score, gpuals_hit *hits,
+                                      int *n_out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Held-out evaluation                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum {
+    GPUALS_SPLIT_RANDOM = 0,    /* each stored interaction goes to test with test_fraction */
+    GPUALS_SPLIT_LEAVE_K_OUT,   /* leave_k of each user with more than leave_k + 1 go to test */
+} gpuals_split_kind;
+
+typedef struct {
+    gpuals_split_kind kind;
+    double test_fraction;  /* GPUALS_SPLIT_RANDOM: in [0, 1] */
+    int leave_k;           /* GPUALS_SPLIT_LEAVE_K_OUT: >= 1 */
+    uint64_t seed;
+} gpuals_split_options;
+
+/* Random, test fraction 0.2, leave_k 1, seed 0 (the CLI's defaults). NULL does nothing. */
+void gpuals_split_options_default(gpuals_split_options *o);
+
+/* Split d's stored interactions into a train and a test side, as `gpu-als eval` does: every
+ * interaction lands on exactly one side with its value, and both sides keep d's users, items,
+ * ids and titles (so a model trained on *train can be evaluated on *test). The draws depend only
+ * on the seed and the interactions, not on thread count or file order. Both sides are the
+ * caller's to free with gpuals_data_free. GPUALS_ERR_USAGE for options out of range,
+ * GPUALS_ERR_EMPTY, saying why, when the test side would hold nothing. */
+gpuals_status gpuals_data_split(const gpuals_data *d, const gpuals_split_options *o,
+                                gpuals_data **train, gpuals_data **test);
+
+/* Ranking metrics at k over the users with a relevant test interaction (a positive value on an
+ * item that is not among the user's training items); the others are counted in skipped. Each
+ * user's candidates are the items outside their training items. For a user with hits_u relevant
+ * items in the top k and m_u = min(k, relevant items):
+ *   implicit_precision  sum hits_u / sum m_u (what the `implicit` library calls precision@k)
+ *   precision           mean of hits_u / k
+ *   recall              mean of hits_u / m_u
+ *   map, ndcg           mean average precision and normalised DCG at k, divided by m_u
+ *   implicit_auc        the `implicit` library's AUC@k
+ *   auc                 the full AUC over every candidate (ties count half), when has_auc */
+typedef struct {
+    int k;
+    int64_t users;    /* users evaluated */
+    int64_t skipped;  /* users without a relevant test interaction */
+    int has_auc;      /* 0 when evaluated with full_auc 0: auc is then 0 */
+    double implicit_precision, precision, recall, map, ndcg, implicit_auc, auc;
+} gpuals_metrics;
+
+/* Evaluate m, trained on the train side of a gpuals_data_split, on its test side at k >= 1.
+ * full_auc 1 ranks every candidate (for auc); 0 ranks only the top k, much faster, and leaves
+ * auc out. The model's training interactions are its training items. test must have the model's
+ * users and items, with the same raw ids at the same indices (GPUALS_ERR_MISMATCH naming the
+ * first that differs); GPUALS_ERR_EMPTY when no user has a relevant test interaction. The
+ * numbers equal those `gpu-als eval` prints for the same data, split and settings. */
+gpuals_status gpuals_evaluate(const gpuals_model *m, const gpuals_data *test, int k, int full_auc,
+                              gpuals_metrics *out);
 
 #ifdef __cplusplus
 }

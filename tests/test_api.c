@@ -701,6 +701,249 @@ static void test_threads(void **state)
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Finding items by title, a new user's recommendations and explanations                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* x . y_i for factor vectors of f floats, in double. */
+static double dot(const float *x, const float *y, int f)
+{
+    double s = 0;
+    for (int k = 0; k < f; k++) s += (double)x[k] * y[k];
+    return s;
+}
+
+/* Users and items are found as the CLI finds them: raw ids, then titles at three levels. */
+static void test_find(void **state)
+{
+    const fixture *fx = *state;
+    const gpuals_model *m = fx->m;
+    int64_t at = -7;
+    assert_int_equal(gpuals_find_item(m, "Alien (1979)", &at), GPUALS_OK);
+    assert_int_equal(at, gpuals_model_item_index(m, "1214"));
+    assert_int_equal(gpuals_find_item(m, "alien (1979)", &at), GPUALS_OK);
+    assert_int_equal(at, gpuals_model_item_index(m, "1214"));
+    assert_int_equal(gpuals_find_item(m, "Empire Strikes Back", &at), GPUALS_OK);
+    assert_int_equal(at, gpuals_model_item_index(m, "1196"));
+    assert_int_equal(gpuals_find_item(m, "1196", &at), GPUALS_OK);
+    assert_int_equal(at, gpuals_model_item_index(m, "1196"));
+    assert_int_equal(gpuals_find_user(m, "414", &at), GPUALS_OK);
+    assert_int_equal(at, gpuals_model_user_index(m, "414"));
+
+    /* Failures name what they found instead, and leave *index alone. */
+    at = -7;
+    assert_int_equal(gpuals_find_item(m, "Star Wars", &at), GPUALS_ERR_AMBIGUOUS);
+    assert_non_null(strstr(gpuals_last_error(), "Empire Strikes Back"));
+    assert_int_equal(gpuals_find_item(m, "Alien (1797)", &at), GPUALS_ERR_NOT_FOUND);
+    assert_non_null(strstr(gpuals_last_error(), "Alien (1979)"));
+    assert_int_equal(gpuals_find_user(m, "100000", &at), GPUALS_ERR_NOT_FOUND);
+    assert_non_null(strstr(gpuals_last_error(), "610"));
+    assert_int_equal(gpuals_find_item(m, "", &at), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_find_item(NULL, "1196", &at), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_find_item(m, NULL, &at), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_find_user(m, "414", NULL), GPUALS_ERR_USAGE);
+    assert_int_equal(at, -7);
+}
+
+/* A new user from three titles: the recommendations are the best items by the folded-in
+ * factors, without the liked ones unless asked; the explanation adds up to the score. */
+static void test_new_user(void **state)
+{
+    const fixture *fx = *state;
+    const gpuals_model *m = fx->m;
+    const char *titles[] = {"Alien (1979)", "Heat (1995)", "Fargo (1996)"};
+    int64_t items[3];
+    float values[3] = {5, 5, 4.5f};
+    for (int k = 0; k < 3; k++) assert_int_equal(gpuals_find_item(m, titles[k], &items[k]), GPUALS_OK);
+    float x[SMALL_FACTORS];
+    assert_int_equal(gpuals_fold_in(m, items, values, 3, x), GPUALS_OK);
+
+    /* Brute force over every item: the best 10 by x . y_i, ties to the lower index. */
+    const int64_t n_items = gpuals_model_items(m);
+    const float *Y = gpuals_model_item_factors(m);
+    for (int with_liked = 0; with_liked <= 1; with_liked++) {
+        int64_t best[10];
+        double best_s[10];
+        int nb = 0;
+        for (int64_t i = 0; i < n_items; i++) {
+            if (!with_liked && (i == items[0] || i == items[1] || i == items[2])) continue;
+            double sc = (double)(float)dot(x, Y + i * SMALL_FACTORS, SMALL_FACTORS);
+            int at = nb < 10 ? nb++ : 10;
+            while (at > 0 && best_s[at - 1] < sc) {
+                if (at < 10) {
+                    best[at] = best[at - 1];
+                    best_s[at] = best_s[at - 1];
+                }
+                at--;
+            }
+            if (at < 10) {
+                best[at] = i;
+                best_s[at] = sc;
+            }
+        }
+        gpuals_rec_options o;
+        gpuals_rec_options_default(&o);
+        o.filter_liked = with_liked ? 0 : 1;
+        gpuals_hit hits[10];
+        int n = 0;
+        assert_int_equal(gpuals_recommend_new_user(m, items, values, 3, 10, &o, hits, &n),
+                         GPUALS_OK);
+        assert_int_equal(n, 10);
+        for (int k = 0; k < 10; k++) {
+            assert_true(fabs(hits[k].score - best_s[k]) <= 1e-5 * (1 + fabs(best_s[k])));
+            if (hits[k].index != best[k])  /* only where two scores tie to float precision */
+                assert_true(fabs(best_s[k] - hits[k].score) <= 1e-6 * (1 + fabs(best_s[k])));
+        }
+    }
+
+    /* The explanation of the first recommendation: contributions of the liked items only, their
+     * total the folded-in user's score. */
+    gpuals_hit top[1], why[5];
+    int n = 0;
+    assert_int_equal(gpuals_recommend_new_user(m, items, values, 3, 1, NULL, top, &n), GPUALS_OK);
+    double total = 0, model_score = 0;
+    assert_int_equal(gpuals_explain_new_user(m, items, values, 3, top[0].index, 5, &total,
+                                             &model_score, why, &n), GPUALS_OK);
+    assert_int_equal(n, 3);
+    for (int k = 0; k < n; k++)
+        assert_true(why[k].index == items[0] || why[k].index == items[1] ||
+                    why[k].index == items[2]);
+    assert_true(fabs(model_score - top[0].score) <= 1e-5 * (1 + fabs(model_score)));
+    assert_true(fabs(total - model_score) <= 1e-4 * (1 + fabs(model_score)));
+
+    /* Failures: as fold-in's, and *n_out 0 with hits untouched. */
+    gpuals_hit keep[2] = {{.index = 42, .score = 1}, {.index = 43, .score = 2}};
+    float low[3] = {1, 2, 2.5f}; /* all below the data's min_rating 3 */
+    n = 7;
+    assert_int_equal(gpuals_recommend_new_user(m, items, low, 3, 2, NULL, keep, &n),
+                     GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "min_rating"));
+    assert_int_equal(n, 0);
+    assert_int_equal(keep[0].index, 42);
+    int64_t bad[1] = {n_items};
+    assert_int_equal(gpuals_recommend_new_user(m, bad, values, 1, 2, NULL, keep, &n),
+                     GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_recommend_new_user(NULL, items, values, 3, 2, NULL, keep, &n),
+                     GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_recommend_new_user(m, items, values, 3, 2, NULL, NULL, &n),
+                     GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_explain_new_user(m, items, values, 3, n_items, 2, &total,
+                                             &model_score, keep, &n), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_explain_new_user(m, items, values, 3, 0, 2, NULL, &model_score,
+                                             keep, &n), GPUALS_ERR_USAGE);
+    assert_int_equal(keep[1].index, 43);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Held-out evaluation                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A split partitions the interactions and keeps the shape; a model trained on its train side
+ * is evaluated on its test side; what cannot be evaluated is refused, saying why. */
+static void test_split_and_evaluate(void **state)
+{
+    const fixture *fx = *state;
+    gpuals_split_options so;
+    gpuals_split_options_default(&so);
+    assert_int_equal(so.kind, GPUALS_SPLIT_RANDOM);
+    assert_true(so.test_fraction == 0.2);
+    so.seed = 3;
+    gpuals_data *train = NULL, *test = NULL;
+    assert_int_equal(gpuals_data_split(fx->d, &so, &train, &test), GPUALS_OK);
+    const gpuals_summary *all = gpuals_data_summary(fx->d), *tr = gpuals_data_summary(train),
+                         *te = gpuals_data_summary(test);
+    assert_int_equal(tr->stored + te->stored, all->stored);
+    assert_true(te->stored > all->stored / 10 && te->stored < all->stored * 3 / 10);
+    assert_int_equal(tr->users, all->users);
+    assert_int_equal(te->items, all->items);
+
+    gpuals_params p = small_params();
+    p.iters = 8;
+    gpuals_model *m = NULL;
+    assert_int_equal(gpuals_train(train, &p, NULL, NULL, &m), GPUALS_OK);
+    gpuals_metrics full, top;
+    assert_int_equal(gpuals_evaluate(m, test, 10, 1, &full), GPUALS_OK);
+    assert_int_equal(full.k, 10);
+    assert_true(full.users > 500 && full.users + full.skipped == all->users);
+    assert_int_equal(full.has_auc, 1);
+    const double v[] = {full.implicit_precision, full.precision, full.recall, full.map,
+                        full.ndcg, full.implicit_auc, full.auc};
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) assert_true(v[k] > 0 && v[k] <= 1);
+    assert_true(full.auc > 0.8);              /* far better than chance */
+    assert_true(full.implicit_precision > 0.1);
+    assert_true(full.precision <= full.implicit_precision + 1e-12); /* as min(k, |T_u|) <= k */
+
+    /* Ranking only the top k changes nothing but the full AUC. */
+    assert_int_equal(gpuals_evaluate(m, test, 10, 0, &top), GPUALS_OK);
+    assert_int_equal(top.has_auc, 0);
+    assert_true(top.auc == 0);
+    assert_true(top.implicit_precision == full.implicit_precision);
+    assert_true(top.ndcg == full.ndcg && top.map == full.map && top.recall == full.recall);
+    assert_true(top.implicit_auc == full.implicit_auc);
+
+    /* The same settings and seed give the same numbers; a saved and reloaded model too. */
+    char dir[sizeof "/tmp/gpuals-test-api-XXXXXX"], path[sizeof dir + 16];
+    make_temp_dir(dir);
+    snprintf(path, sizeof path, "%s/model", dir);
+    assert_int_equal(gpuals_model_save(m, path), GPUALS_OK);
+    gpuals_model *back = NULL;
+    assert_int_equal(gpuals_model_load(path, &back), GPUALS_OK);
+    gpuals_metrics again;
+    assert_int_equal(gpuals_evaluate(back, test, 10, 1, &again), GPUALS_OK);
+    assert_true(again.users == full.users && again.skipped == full.skipped);
+    assert_true(again.implicit_precision == full.implicit_precision && again.auc == full.auc);
+    assert_true(again.ndcg == full.ndcg && again.map == full.map);
+    gpuals_model_free(back);
+    remove_temp_dir(dir);
+
+    /* Refusals: the training data holds nothing the model has not seen; a model of other data;
+     * k < 1; bad options and NULLs. out is untouched by a failure. */
+    gpuals_metrics keep = {.k = -5};
+    assert_int_equal(gpuals_evaluate(m, train, 10, 0, &keep), GPUALS_ERR_EMPTY);
+    assert_non_null(strstr(gpuals_last_error(), "no user to evaluate"));
+    assert_int_equal(gpuals_evaluate(m, test, 0, 0, &keep), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_evaluate(NULL, test, 10, 0, &keep), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_evaluate(m, test, 10, 0, NULL), GPUALS_ERR_USAGE);
+    assert_int_equal(keep.k, -5);
+
+    gpuals_load_options lo;
+    gpuals_load_options_default(&lo);
+    lo.ratings_path = GPUALS_FIXTURES "/data/ml100k/u.data";
+    gpuals_data *other = NULL;
+    assert_int_equal(gpuals_data_load(&lo, &other), GPUALS_OK);
+    assert_int_equal(gpuals_evaluate(m, other, 10, 0, &keep), GPUALS_ERR_MISMATCH);
+    assert_non_null(strstr(gpuals_last_error(), "the test side"));
+    gpuals_data_free(other);
+
+    gpuals_data *a = (gpuals_data *)1, *b = (gpuals_data *)1;
+    so.test_fraction = 1.5;
+    assert_int_equal(gpuals_data_split(fx->d, &so, &a, &b), GPUALS_ERR_USAGE);
+    assert_null(a);
+    assert_null(b);
+    so.test_fraction = 0;
+    assert_int_equal(gpuals_data_split(fx->d, &so, &a, &b), GPUALS_ERR_EMPTY);
+    so.kind = (gpuals_split_kind)7;
+    assert_int_equal(gpuals_data_split(fx->d, &so, &a, &b), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_data_split(NULL, &so, &a, &b), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_data_split(fx->d, NULL, &a, &b), GPUALS_ERR_USAGE);
+    assert_int_equal(gpuals_data_split(fx->d, &so, NULL, &b), GPUALS_ERR_USAGE);
+
+    /* Leave-k-out: k per eligible user. */
+    gpuals_split_options_default(&so);
+    so.kind = GPUALS_SPLIT_LEAVE_K_OUT;
+    so.leave_k = 2;
+    assert_int_equal(gpuals_data_split(fx->d, &so, &a, &b), GPUALS_OK);
+    const gpuals_summary *lt = gpuals_data_summary(b);
+    assert_true(lt->stored % 2 == 0 && lt->stored > 0 && lt->stored <= 2 * all->users);
+    assert_int_equal(gpuals_data_summary(a)->stored + lt->stored, all->stored);
+    gpuals_data_free(a);
+    gpuals_data_free(b);
+
+    gpuals_model_free(m);
+    gpuals_data_free(train);
+    gpuals_data_free(test);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -714,6 +957,9 @@ int main(void)
         cmocka_unit_test(test_user_with_only_disliked_items),
         cmocka_unit_test(test_fold_in_as_the_loader),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_new_user),
+        cmocka_unit_test(test_split_and_evaluate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -44,10 +44,19 @@ data=$tmp/prefix/share/gpu-als/ml-latest-small
 [ -f "$data/ratings.csv" ] && [ -f "$data/movies.csv" ] || fail "the embedded data is not installed"
 "$tmp/example" "$data/ratings.csv" "$data/movies.csv" > "$tmp/out" 2> "$tmp/err" ||
   { cat "$tmp/err"; fail "the example failed"; }
-[ "$(wc -l < "$tmp/out")" -eq 10 ] || { cat "$tmp/out"; fail "expected 10 recommendations"; }
-# Every line: a movie id, a title ending in its year, a score.
-awk -F'\t' 'NF != 3 || $1 !~ /^[0-9]+$/ || $2 !~ /\([0-9][0-9][0-9][0-9]\)$/ || $3 + 0 <= 0 {
-  bad = 1 } END { exit bad }' "$tmp/out" || { cat "$tmp/out"; fail "malformed recommendations"; }
+# Ten recommendations for user 414 and ten for the new user, each line a movie id, a title
+# ending in its year and a score; the new user's list holds none of their three films; then
+# three metrics in (0, 1], the AUC far above chance.
+[ "$(grep -c '^414	' "$tmp/out")" -eq 10 ] && [ "$(grep -c '^new	' "$tmp/out")" -eq 10 ] ||
+  { cat "$tmp/out"; fail "expected 10 recommendations for each user"; }
+awk -F'\t' '$1 == "414" || $1 == "new" { if (NF != 4 || $2 !~ /^[0-9]+$/ ||
+  $3 !~ /\([0-9][0-9][0-9][0-9]\)$/ || $4 + 0 <= 0) bad = 1; next } { metrics++ }
+  END { exit bad || metrics != 3 }' "$tmp/out" || { cat "$tmp/out"; fail "malformed output"; }
+awk -F'\t' '$1 == "new" && ($2 == 1214 || $2 == 6 || $2 == 608) { exit 1 }' "$tmp/out" ||
+  { cat "$tmp/out"; fail "the new user was recommended a film they like"; }
+awk -F'\t' '/^(implicit_precision@10|ndcg@10|auc)\t/ { if (!($2 > 0 && $2 <= 1)) bad = 1;
+  if ($1 == "auc" && $2 < 0.8) bad = 1; n++ } END { exit bad || n != 3 }' "$tmp/out" ||
+  { cat "$tmp/out"; fail "implausible metrics"; }
 
 # The installed CLI, with its data found under the prefix.
 GPUALS_DATA_DIR=$data "$tmp/prefix/bin/gpu-als" info -q > "$tmp/info" 2>&1 ||

@@ -1,6 +1,6 @@
 /*
  * test_metrics.c - ranking metrics: hand-computed answers, perfect rankings, skipped users,
- * eligible users.
+ * eligible users; the public split and evaluation against the path `gpu-als eval` takes.
  *
  * The known-answer example has 10 items and three users, fed to the metric code as fixed
  * rankings (0-based ranks; "h" marks a relevant item):
@@ -25,6 +25,7 @@
 
 #include "csr.h"
 #include "metrics.h"
+#include "split.h"
 
 #define TOL 1e-9
 
@@ -458,6 +459,75 @@ static void test_fit_failure_names_run_iteration(void **state)
     csr_free(&test);
 }
 
+/* gpuals_data_split + gpuals_evaluate give exactly what `gpu-als eval` computes: split_csr of
+ * the ratings, a model trained on split_train_data of the train side, metrics_evaluate of its
+ * factors against the raw train and test matrices. Both protocols. */
+static void test_public_evaluation_is_the_cli_path(void **state)
+{
+    (void)state;
+    gpuals_load_options lo;
+    gpuals_load_options_default(&lo);
+    lo.ratings_path = GPUALS_DATA "/ratings.csv";
+    lo.min_rating = 3;
+    gpuals_data *d = NULL;
+    assert_int_equal(gpuals_data_load(&lo, &d), GPUALS_OK);
+    gpuals_params p;
+    gpuals_params_default(&p);
+    p.factors = 8;
+    p.iters = 3;
+    p.device = GPUALS_DEVICE_CPU;
+
+    for (int protocol = 0; protocol < 2; protocol++) {
+        split_options so;
+        split_options_default(&so);
+        so.kind = protocol ? SPLIT_LEAVE_K_OUT : SPLIT_RANDOM;
+        so.leave_k = 3;
+        so.seed = 11;
+        csr train, test;
+        assert_int_equal(split_csr(&d->ratings, &so, &train, &test), GPUALS_OK);
+        gpuals_data *td = NULL;
+        gpuals_model *m = NULL;
+        assert_int_equal(split_train_data(d, &train, &td), GPUALS_OK);
+        assert_int_equal(gpuals_train(td, &p, NULL, NULL, &m), GPUALS_OK);
+        metrics_result want;
+        assert_int_equal(metrics_evaluate(gpuals_model_user_factors(m),
+                                          gpuals_model_item_factors(m), p.factors, &train,
+                                          &test, 10, 1, &want), GPUALS_OK);
+
+        gpuals_split_options po;
+        gpuals_split_options_default(&po);
+        po.kind = protocol ? GPUALS_SPLIT_LEAVE_K_OUT : GPUALS_SPLIT_RANDOM;
+        po.leave_k = 3;
+        po.seed = 11;
+        gpuals_data *ptrain = NULL, *ptest = NULL;
+        gpuals_model *pm = NULL;
+        assert_int_equal(gpuals_data_split(d, &po, &ptrain, &ptest), GPUALS_OK);
+        assert_int_equal(ptest->ratings.nnz, test.nnz);
+        assert_memory_equal(ptest->ratings.indices, test.indices,
+                            (size_t)test.nnz * sizeof *test.indices);
+        assert_int_equal(gpuals_train(ptrain, &p, NULL, NULL, &pm), GPUALS_OK);
+        gpuals_metrics got;
+        assert_int_equal(gpuals_evaluate(pm, ptest, 10, 1, &got), GPUALS_OK);
+        assert_int_equal(got.users, want.users);
+        assert_int_equal(got.skipped, want.skipped);
+        const double g[] = {got.implicit_precision, got.precision, got.recall, got.map,
+                            got.ndcg, got.implicit_auc, got.auc};
+        for (int k = 0; k < METRIC_COUNT; k++)
+            if (g[k] != want.value[k])
+                fail_msg("protocol %d, metric %d: %.17g public, %.17g as eval", protocol, k,
+                         g[k], want.value[k]);
+
+        gpuals_model_free(pm);
+        gpuals_data_free(ptrain);
+        gpuals_data_free(ptest);
+        gpuals_model_free(m);
+        gpuals_data_free(td);
+        csr_free(&train);
+        csr_free(&test);
+    }
+    gpuals_data_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_eligible_users),
         cmocka_unit_test(test_evaluate_matches_given_rankings),
         cmocka_unit_test(test_fit_failure_names_run_iteration),
+        cmocka_unit_test(test_public_evaluation_is_the_cli_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

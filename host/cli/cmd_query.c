@@ -278,9 +278,6 @@ static gpuals_status fold_in_likes(const gpuals_model *m, const char *const *lik
 {
     int64_t items[MAX_LIKES];
     float values[MAX_LIKES];
-    int32_t rows[MAX_LIKES], cols[MAX_LIKES];
-    float conf[MAX_LIKES];
-    gpuals_params p = m->params;
 
     for (int k = 0; k < n_likes; k++) {
         gpuals_status s = lookup_item(m, likes[k], &items[k]);
@@ -292,18 +289,8 @@ static gpuals_status fold_in_likes(const gpuals_model *m, const char *const *lik
         values[k] = 5.0f;
     }
     GPUALS_TRY(gpuals_fold_in(m, items, values, n_likes, x));
-
     /* The confidences of the liked items, for filtering and explain. */
-    for (int k = 0; k < n_likes; k++) {
-        rows[k] = 0;
-        cols[k] = (int32_t)items[k];
-        conf[k] = values[k];
-    }
-    csr ratings;
-    GPUALS_TRY(csr_from_triplets(1, m->n_items, n_likes, rows, cols, conf, &ratings, NULL));
-    gpuals_status s = dataset_confidence(&ratings, &p, liked);
-    csr_free(&ratings);
-    return s;
+    return query_user_confidences(m, items, values, n_likes, liked);
 }
 
 /* ------------------------------------------------------------------------------------------ */
