@@ -21,8 +21,8 @@
  * A row whose r.r falls below 1e-20 is marked done and left alone by later steps (the CPU
  * breaks out of its loop there); the library calls still compute its products, which are then
  * ignored. Index types: cuSPARSE wants the row pointers and the column indices of one type, so
- * while nnz fits in 32 bits the side keeps a 32-bit copy of its row pointers, and beyond that a
- * 64-bit copy of its column indices. SDDMM's B operand is O^T, described as what the memory of
+ * while nnz and every dense operand's element count fit in 32 bits the side keeps a 32-bit copy
+ * of its row pointers, and beyond that a 64-bit copy of its column indices. SDDMM's B operand is O^T, described as what the memory of
  * O already is when read column-major: an f x cols matrix with leading dimension f, used
  * without transposition (SpMM reads the same memory as row-major cols x f). Each (side,
  * operation) pair has a workspace of its own, so no call can see another's scratch state.
@@ -176,12 +176,20 @@ static __global__ void cg_lib_step_kernel(int64_t rows, int f, const int64_t *in
 /* Set-up and teardown                                                                        */
 /* ========================================================================================== */
 
+/* Whether the sparse descriptors take 64-bit indices: when nnz does not fit in 32 bits, or a
+ * dense operand holds more than 2^31 - 1 elements (the library's offsets into it follow the
+ * index type). */
+static int needs_index64(int64_t max_rows, int64_t nnz, int f)
+{
+    return nnz > INT32_MAX || max_rows > INT32_MAX / f;
+}
+
 size_t cg_lib_bytes(int64_t max_rows, int64_t nnz, int64_t users, int64_t items, int f)
 {
     size_t b = 3 * (size_t)max_rows * (size_t)f * sizeof(float);   /* R, P, AP */
     b += (size_t)nnz * sizeof(float);                                /* s */
     b += (size_t)max_rows * (sizeof(float) + 1);                     /* rs, done */
-    if (nnz <= INT32_MAX)
+    if (!needs_index64(max_rows, nnz, f))
         b += (size_t)(users + 1 + items + 1) * sizeof(int32_t);      /* 32-bit row pointers */
     else
         b += 2 * (size_t)nnz * sizeof(int64_t);                      /* 64-bit columns */
@@ -259,14 +267,14 @@ gpuals_status cg_lib_new(const dev_env *env, const dev_csr *Cui, const dev_csr *
     *out = L;
     if (!L) return gpuals_fail(GPUALS_ERR_NOMEM, "cg_lib_new: out of host memory");
     L->f = f;
-    L->index64 = Cui->nnz > INT32_MAX;
+    const int64_t max_rows = Cui->rows > Ciu->rows ? Cui->rows : Ciu->rows;
+    L->index64 = needs_index64(max_rows, Cui->nnz, f);
 
     /* The handle, on the fit's stream. */
     CUDA_TRY(cusparseCreate(&L->sp));
     CUDA_TRY(cusparseSetStream(L->sp, env->stream));
 
     /* Buffers shared by both sides. */
-    const int64_t max_rows = Cui->rows > Ciu->rows ? Cui->rows : Ciu->rows;
     const size_t mf = (size_t)max_rows * (size_t)f;
     CUDA_STEP(cuda_alloc(&L->R, mf, "CG residuals"));
     CUDA_STEP(cuda_alloc(&L->P, mf, "CG directions"));

@@ -6,7 +6,9 @@
  * cuSOLVER call is GPUALS_ERR_DEVICE with the call and file:line in the message (an allocation
  * failure inside them is GPUALS_ERR_NOMEM). Nothing here prints. Where the CUDA driver is
  * missing, cuda_probe() returns 0 quietly and every other function returns
- * GPUALS_ERR_NO_DEVICE with the probe's reason, after checking its arguments.
+ * GPUALS_ERR_NO_DEVICE with the probe's reason, after checking its arguments, except where
+ * those arguments leave no work to do (zero iterations, queries, answers or rows): that returns
+ * GPUALS_OK without touching a device, as the CPU path does.
  */
 #ifndef GPUALS_CUDA_H
 #define GPUALS_CUDA_H

@@ -391,6 +391,10 @@ static gpuals_status topn_run(topn_state *t, const float *Q, int64_t nq, const f
     size_t free_b = 0;
     const size_t per_q = per_query_bytes(n_cand, f, cap, use_smem ? 0 : sort_keys);
     CUDA_STEP(cuda_check_fits(fixed + per_q, "top-n selection on the GPU", &free_b));
+    /* Half of what is free goes to the batch; the other half leaves room for the batch's
+     * excluded entries, which upload_excludes sizes per batch: a query excludes each candidate
+     * at most once (the rows of a CSR hold distinct columns), so they take at most
+     * 4 * n_cand bytes a query, less than the query's scores and mask in per_q. */
     size_t budget = (free_b - fixed) / 2;
     if (budget > ((size_t)512 << 20)) budget = (size_t)512 << 20;
     int64_t batch = (int64_t)(budget / per_q);

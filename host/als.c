@@ -196,9 +196,9 @@ gpuals_status als_check_fit_args(const char *fn, const csr *Cui, const csr *Ciu,
                            p->cg_steps);
     if (p->reg_scale != GPUALS_REG_NONE && p->reg_scale != GPUALS_REG_FREQUENCY)
         return gpuals_fail(GPUALS_ERR_USAGE, "%s: unknown reg_scale %d", fn, (int)p->reg_scale);
-    if (p->threads < 0)
-        return gpuals_fail(GPUALS_ERR_USAGE, "%s: threads must be >= 0 (got %d)", fn,
-                           p->threads);
+    if (p->threads < 0 || p->threads > GPUALS_MAX_THREADS)
+        return gpuals_fail(GPUALS_ERR_USAGE, "%s: threads must be between 0 and %d (got %d)", fn,
+                           GPUALS_MAX_THREADS, p->threads);
 
     /* Ciu must have the transpose's shape. */
     if (Ciu->rows != Cui->cols || Ciu->cols != Cui->rows || Ciu->nnz != Cui->nnz)
@@ -464,13 +464,27 @@ static cuda_cg_form cuda_cg_form_default(void)
     const char *v = getenv("GPUALS_CUDA_CG");
     return v != NULL && strcmp(v, "fused") == 0 ? CUDA_CG_FUSED : CUDA_CG_LIBRARY;
 }
+
+/* A callback and how many iterations it has been shown. */
+typedef struct {
+    gpuals_iter_fn cb;
+    void *user;
+    int calls;
+} counted_cb;
+
+static int count_and_forward(int iteration, double seconds, double loss, void *user)
+{
+    counted_cb *c = user;
+    c->calls++;
+    return c->cb(iteration, seconds, loss, c->user);
+}
 #endif
 
 /* als.h: train on the device p->device names. CPU: als_fit_cpu, or the float64 engine on widened
  * copies when p->dtype is FLOAT64. GPU: cuda_als_fit with the CG form above; NO_DEVICE with
  * the probe's reason when no device is usable (or "built without CUDA"); USAGE with FLOAT64.
  * AUTO: the GPU when one is usable and the dtype is float32, else the CPU, and the CPU also when
- * the GPU reports too little memory; the note says which and why. */
+ * the GPU reports too little memory before the first iteration; the note says which and why. */
 gpuals_status als_fit(const csr *Cui, const csr *Ciu, const gpuals_params *p, float *X,
                       float *Y, gpuals_iter_fn cb, void *cb_user, gpuals_device *used,
                       char *note, size_t note_len)
@@ -484,10 +498,15 @@ gpuals_status als_fit(const csr *Cui, const csr *Ciu, const gpuals_params *p, fl
 
 #ifdef GPUALS_HAVE_CUDA
     /* The GPU; under AUTO, a problem too large for its memory goes to the CPU instead (the
-     * factors are copied back only at the end, so X and Y are still the starting point). */
+     * factors are copied back only at the end, so X and Y are still the starting point), unless
+     * the callback has already seen an iteration: starting again would show it that iteration
+     * twice. */
     if (gpu) {
-        gpuals_status st = cuda_als_fit(Cui, Ciu, p, X, Y, cb, cb_user, cuda_cg_form_default());
-        if (st != GPUALS_ERR_NOMEM || p->device != GPUALS_DEVICE_AUTO) return st;
+        counted_cb counted = {cb, cb_user, 0};
+        gpuals_status st = cuda_als_fit(Cui, Ciu, p, X, Y, cb ? count_and_forward : NULL,
+                                        &counted, cuda_cg_form_default());
+        if (st != GPUALS_ERR_NOMEM || p->device != GPUALS_DEVICE_AUTO || counted.calls > 0)
+            return st;
         gpuals_put_note(note, note_len, GPUALS_NOTE_GPU_TOO_SMALL " (%s); using the CPU",
                         gpuals_last_error());
         if (used) *used = GPUALS_DEVICE_CPU;

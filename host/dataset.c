@@ -76,6 +76,8 @@ static gpuals_status build_matrices(gpuals_data *d, reader_result *res)
     d->users = res->users;
     d->items = res->items;
     d->summary = res->counts;
+    d->guessed_header_line = res->guessed_header_line;
+    memcpy(d->guessed_header, res->guessed_header, sizeof d->guessed_header);
     int64_t rows = idmap_size(d->users), cols = idmap_size(d->items), n = res->n;
     int32_t *row = res->row, *col = res->col;
     float *val = res->val;

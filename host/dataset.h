@@ -20,6 +20,8 @@ struct gpuals_data {
     char **titles;   /* items entries (each may be NULL), or NULL */
     int64_t title_duplicates;  /* lines of the titles file whose id repeats an earlier one
                                 * (the first title is kept); 0 without titles */
+    int64_t guessed_header_line;  /* the reader's (see reader_result): 0 when none */
+    char guessed_header[96];
     gpuals_summary summary;
     char *ratings_path;
     char *titles_path;

@@ -42,4 +42,10 @@ gpuals_status model_new(const gpuals_data *d, const gpuals_params *p, csr *conf,
 gpuals_status model_alloc(int64_t n_users, int64_t n_items, const gpuals_params *p,
                           gpuals_model **out);
 
+/* Whether gpuals_model_save may write to path: GPUALS_OK when nothing is there (*exists 0) or
+ * when it is an empty directory or a model directory holding the model's files and nothing else
+ * (*exists 1); otherwise GPUALS_ERR_IO saying what is in the way (a file, a symbolic link, a
+ * directory with other files or without a model's meta.json). */
+gpuals_status model_check_save_target(const char *path, int *exists);
+
 #endif /* GPUALS_MODEL_H */

@@ -18,9 +18,11 @@
  * written as \\, \t, \n or \r.
  *
  * Saving writes everything into "<path>.tmp-<pid>", flushes it to disk, and only then renames
- * it to path. A previous model directory at path is first renamed to "<path>.old-<pid>" and
- * removed after the new one is in place (or renamed back if that fails); anything at path that
- * is neither a model directory nor an empty directory is left alone and the save fails. Any
+ * it to path. A previous model directory at path (one whose meta.json names the model format
+ * and which holds the model's files and nothing else) is first renamed to "<path>.old-<pid>"
+ * and removed after the new one is in place (or renamed back if that fails); anything else at
+ * path other than an empty directory (a file, a symbolic link, a directory holding any other
+ * file) is left alone and the save fails, so a save never deletes what it did not write. Any
  * failure removes the temporary directory, so a half-written model never appears at path.
  *
  * Loading reads meta.json (an empty, truncated or invalid one is GPUALS_ERR_MISMATCH), checks
@@ -36,7 +38,8 @@
  * directory holding none of the model's files (meta.json and the seven above) is not a model,
  * GPUALS_ERR_IO, as a missing input file is. A directory holding any of them is a model
  * directory, and one of its files that is missing, not a regular file or cannot be opened
- * (meta.json included) makes it incomplete: GPUALS_ERR_MISMATCH naming the file. Factors, ids,
+ * (meta.json included) makes it incomplete: GPUALS_ERR_MISMATCH naming the file, except that a
+ * file it lacks the permission to read is GPUALS_ERR_IO, as any unreadable input. Factors, ids,
  * titles and the training matrix come back bit-identical, so every query answers exactly as
  * before saving. summary.min_rating and iterations_run were added to version 1 later: a
  * meta.json without them loads as a model of unfiltered data (-inf) whose iterations are unknown
@@ -63,6 +66,9 @@
 
 #define MODEL_FORMAT "gpu-als model"
 #define MODEL_FORMAT_VERSION 1
+
+/* meta.json is small: a larger file is not one. */
+#define META_MAX_BYTES ((off_t)16 << 20)
 
 enum { F_USER_FACTORS, F_ITEM_FACTORS, F_INDPTR, F_INDICES, F_DATA, F_USERS, F_ITEMS, N_FILES };
 
@@ -211,22 +217,64 @@ static int remove_flat_dir(const char *dir)
     return rmdir(dir);
 }
 
-/* 1 when dir is a directory holding meta.json or nothing at all. */
-static int replaceable_dir(const char *dir)
+/* 1 when name is one of the files of a model directory. */
+static int is_model_file(const char *name)
+{
+    if (strcmp(name, "meta.json") == 0) return 1;
+    for (int k = 0; k < N_FILES; k++)
+        if (strcmp(name, file_names[k]) == 0) return 1;
+    return 0;
+}
+
+/* 1 when meta.json in dir is a regular file of plausible size whose "format" is ours. */
+static int meta_is_ours(const char *dir)
 {
     char *meta = join_path(dir, "meta.json");
     struct stat st;
-    int is_model = meta && stat(meta, &st) == 0 && S_ISREG(st.st_mode);
+    int ours = 0;
+    if (meta && lstat(meta, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= META_MAX_BYTES) {
+        json_t *root = json_load_file(meta, 0, NULL);
+        const char *format = json_string_value(json_object_get(root, "format"));
+        ours = format && strcmp(format, MODEL_FORMAT) == 0;
+        json_decref(root);
+    }
     free(meta);
-    if (is_model) return 1;
+    return ours;
+}
+
+/* Whether a save may replace the directory dir: it is empty, or it is a model directory and
+ * nothing else (its meta.json names the gpu-als model format and every entry is a regular file
+ * named like one of the model's files), so replacing it loses nothing but the earlier model.
+ * When it may not, why (of why_len bytes) says what is in the way. */
+static int replaceable_dir(const char *dir, char *why, size_t why_len)
+{
     DIR *d = opendir(dir);
-    if (!d) return 0;
-    int empty = 1;
+    if (!d) {
+        snprintf(why, why_len, "cannot list it: %s", strerror(errno));
+        return 0;
+    }
+    int entries = 0, ok = 1;
     struct dirent *e;
-    while (empty && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
+    while (ok && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        entries++;
+        char *p = join_path(dir, e->d_name);
+        struct stat st;
+        if (!is_model_file(e->d_name)) {
+            snprintf(why, why_len, "it holds %s, which is not a model file", e->d_name);
+            ok = 0;
+        } else if (!p || lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+            snprintf(why, why_len, "its %s is not a regular file", e->d_name);
+            ok = 0;
+        }
+        free(p);
+    }
     closedir(d);
-    return empty;
+    if (ok && entries > 0 && !meta_is_ours(dir)) {
+        snprintf(why, why_len, "it has no meta.json of a gpu-als model");
+        ok = 0;
+    }
+    return ok;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -394,24 +442,36 @@ static gpuals_status save_files(const gpuals_model *m, const char *dir)
     return GPUALS_OK;
 }
 
+gpuals_status model_check_save_target(const char *path, int *exists)
+{
+    struct stat st;
+    *exists = 0;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) return GPUALS_OK;
+        return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    *exists = 1;
+    char why[320] = "it is not a directory";
+    if (S_ISLNK(st.st_mode)) snprintf(why, sizeof why, "it is a symbolic link");
+    if (!S_ISDIR(st.st_mode) || !replaceable_dir(path, why, sizeof why))
+        return gpuals_fail(GPUALS_ERR_IO, "%s exists and is not a gpu-als model directory (%s); "
+                           "not replacing it", path, why);
+    return GPUALS_OK;
+}
+
 /* Put the finished directory tmp at target, replacing a previous model there. */
 static gpuals_status install_dir(const char *tmp, const char *target)
 {
-    /* Nothing there yet: one rename. */
-    struct stat st;
-    if (lstat(target, &st) != 0) {
-        if (errno != ENOENT)
-            return gpuals_fail(GPUALS_ERR_IO, "%s: %s", target, strerror(errno));
+    /* Only a previous model (or an empty directory) may be replaced; nothing there yet is one
+     * rename. */
+    int exists = 0;
+    GPUALS_TRY(model_check_save_target(target, &exists));
+    if (!exists) {
         if (rename(tmp, target) != 0)
             return gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, target,
                                strerror(errno));
         return GPUALS_OK;
     }
-
-    /* Something there: only a previous model (or an empty directory) may be replaced. */
-    if (!S_ISDIR(st.st_mode) || !replaceable_dir(target))
-        return gpuals_fail(GPUALS_ERR_IO, "%s exists and is not a gpu-als model directory; "
-                           "not replacing it", target);
     char *old = sibling_path(target, ".old-");
     if (!old) return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
     gpuals_status s = GPUALS_OK;
@@ -497,8 +557,15 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
 /* What the message about a missing or unopenable file of a model directory ends with. */
 #define INCOMPLETE "the model directory is incomplete or damaged"
 
-/* meta.json is small: a larger file is not one. */
-#define META_MAX_BYTES ((off_t)16 << 20)
+/* A file of a model directory that exists but cannot be opened: without the permission to read
+ * it, an i/o error as for any unreadable input; otherwise the directory is incomplete. */
+static gpuals_status open_failed(const char *path, int e)
+{
+    if (e == EACCES || e == EPERM)
+        return gpuals_fail(GPUALS_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: cannot open: %s: " INCOMPLETE, path,
+                       strerror(e));
+}
 
 /* The preamble of an .npy file: magic, version and header length (10 to 12 bytes), then a
  * header of at most 1 MiB (what npy.c accepts). */
@@ -521,6 +588,7 @@ typedef struct {
     double loss, seconds;
     int iterations; /* -1: not recorded */
     int device;
+    char device_note[256]; /* "" when not recorded */
 } meta_info;
 
 /* A missing or mistyped field of meta.json: the file is damaged or not ours. */
@@ -632,7 +700,9 @@ static gpuals_status read_params(json_t *root, const char *where, gpuals_params 
     p->solver = (gpuals_solver)v;
     GPUALS_TRY(get_int32(o, "params", "cg_steps", where, 0, &p->cg_steps));
     GPUALS_TRY(get_seed(o, where, &p->seed));
-    GPUALS_TRY(get_int32(o, "params", "threads", where, 0, &p->threads));
+    int64_t threads = 0;
+    GPUALS_TRY(get_int(o, "params", "threads", where, 0, GPUALS_MAX_THREADS, &threads));
+    p->threads = (int)threads;
     GPUALS_TRY(get_enum(o, "params", "dtype", where, dtype_names, COUNT_OF(dtype_names), &v));
     p->dtype = (gpuals_dtype)v;
     GPUALS_TRY(get_bool(o, "params", "compute_loss", where, &p->compute_loss));
@@ -722,8 +792,8 @@ static int holds_data_file(const char *dir)
 
 /* Read meta.json of mi->dir into mi. Without meta.json, a directory that holds none of the data
  * files is not a model (GPUALS_ERR_IO) and one that holds any is incomplete; a meta.json that is
- * not a regular file, cannot be opened, is empty, truncated, not JSON, or lacks a field is
- * GPUALS_ERR_MISMATCH naming it. Allocates nothing that outlives the call. */
+ * not a regular file, cannot be opened (see open_failed), is empty, truncated, not JSON, or
+ * lacks a field is GPUALS_ERR_MISMATCH naming it. Allocates nothing that outlives the call. */
 static gpuals_status load_meta(meta_info *mi)
 {
     /* The text, after checking that it is a plausible file. */
@@ -753,8 +823,7 @@ static gpuals_status load_meta(meta_info *mi)
     if (!f) {
         int e = errno;
         free(text);
-        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: cannot open: %s: " INCOMPLETE, mi->path,
-                           strerror(e));
+        return open_failed(mi->path, e);
     }
     size_t got = fread(text, 1, len, f);
     fclose(f);
@@ -797,6 +866,11 @@ static gpuals_status load_meta(meta_info *mi)
     if (s == GPUALS_OK)
         s = get_enum(root, NULL, "device_used", mi->path, device_names,
                      COUNT_OF(device_names), &mi->device);
+    json_t *note = json_object_get(root, "device_note");
+    if (s == GPUALS_OK && note && !json_is_string(note))
+        s = bad_field(mi->path, NULL, "device_note", "a string");
+    if (s == GPUALS_OK && note)
+        snprintf(mi->device_note, sizeof mi->device_note, "%s", json_string_value(note));
     json_decref(root);
     return s;
 }
@@ -897,13 +971,12 @@ static gpuals_status check_sum(const meta_info *mi, int which, uint64_t got)
 }
 
 /* XXH64 of the whole file at path, read in blocks (nothing as large as the file is held). A
- * file of the model that cannot be opened is GPUALS_ERR_MISMATCH, as a missing one is. */
+ * file of the model that cannot be opened is reported by open_failed. */
 static gpuals_status hash_file(const char *path, uint64_t *xxh)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: cannot open: %s: " INCOMPLETE, path,
-                           strerror(errno));
+        return open_failed(path, errno);
     XXH64_state_t *st = XXH64_createState();
     unsigned char *buf = malloc(HASH_BLOCK);
     gpuals_status s = GPUALS_OK;
@@ -1089,8 +1162,7 @@ static gpuals_status load_tsv(gpuals_model *m, const meta_info *mi, int which)
     if (s == GPUALS_OK) {
         FILE *f = fopen(path, "rb");
         if (!f)
-            s = gpuals_fail(GPUALS_ERR_MISMATCH, "%s: cannot open: %s: " INCOMPLETE, path,
-                            strerror(errno));
+            s = open_failed(path, errno);
         else if (fread(text, 1, (size_t)want, f) != (size_t)want)
             s = gpuals_fail(GPUALS_ERR_IO, "%s: read failed", path);
         if (f) fclose(f);
@@ -1191,6 +1263,7 @@ gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
         m->train_seconds = mi.seconds;
         m->iterations_run = mi.iterations;
         m->device_used = (gpuals_device)mi.device;
+        snprintf(m->device_note, sizeof m->device_note, "%s", mi.device_note);
         s = load_files(m, &mi);
     }
     free(meta_path);

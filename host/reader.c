@@ -520,11 +520,17 @@ static gpuals_status take_line(parse_ctx *c, int64_t line, const char *s, size_t
                         column, shown);
     }
     if (nf < c->min_fields || nf > c->max_fields) {
+        /* One field in a generic file: most likely a separator we do not read (";", "|"). */
+        const char *hint = c->format == GPUALS_FORMAT_DELIM && nf == 1
+                               ? "; a delimited file's separator is a tab, a comma or spaces, "
+                                 "chosen from its first line"
+                               : "";
         if (c->min_fields == c->max_fields)
-            return bad_line(c, line, "expected %d fields separated by %s (%s), found %d",
-                            c->min_fields, sep_name(c->sep), layout_text(c), nf);
-        return bad_line(c, line, "expected %d to %d fields separated by %s (%s), found %d",
-                        c->min_fields, c->max_fields, sep_name(c->sep), layout_text(c), nf);
+            return bad_line(c, line, "expected %d fields separated by %s (%s), found %d%s",
+                            c->min_fields, sep_name(c->sep), layout_text(c), nf, hint);
+        return bad_line(c, line, "expected %d to %d fields separated by %s (%s), found %d%s",
+                        c->min_fields, c->max_fields, sep_name(c->sep), layout_text(c), nf,
+                        hint);
     }
     if (c->format == GPUALS_FORMAT_DELIM && c->min_fields != c->max_fields) {
         c->min_fields = c->max_fields = nf; /* the first good line fixes the count */
@@ -704,16 +710,21 @@ static int starts_with_banner(const char *s, size_t n)
     return n >= 14 && strncasecmp(s, "%%MatrixMarket", 14) == 0;
 }
 
+/* Whether s[0..n) is the header of a MovieLens CSV, white space around it aside. */
+static int is_ml_csv_header(const char *s, size_t n)
+{
+    static const char ml_header[] = "userId,movieId,rating,timestamp";
+    field t = trim(s, n);
+    return t.n == sizeof ml_header - 1 && memcmp(t.s, ml_header, t.n) == 0;
+}
+
 /* The format of a file whose first non-blank line is s[0..n). */
 static gpuals_format detect(const char *s, size_t n)
 {
-    static const char ml_header[] = "userId,movieId,rating,timestamp";
     if (starts_with_banner(s, n)) return GPUALS_FORMAT_MM;
     for (size_t i = 0; i + 1 < n; i++)
         if (s[i] == ':' && s[i + 1] == ':') return GPUALS_FORMAT_DAT;
-    field t = trim(s, n);
-    if (t.n == sizeof ml_header - 1 && memcmp(t.s, ml_header, t.n) == 0)
-        return GPUALS_FORMAT_MLCSV;
+    if (is_ml_csv_header(s, n)) return GPUALS_FORMAT_MLCSV;
     field f[MAX_FIELDS];
     if (memchr(s, '\t', n) && split(s, n, SEP_TAB, f) == 4) return GPUALS_FORMAT_UDATA;
     return GPUALS_FORMAT_DELIM;
@@ -768,12 +779,16 @@ static int is_column_name(field f)
     return 0;
 }
 
-/* Whether the first line s[0..n) of a delimited format is a header: 1 yes, 0 no, 2 undecided
- * (a generic two-field line of non-integers that are not all column names: the next line
- * decides). A header is a line whose rating field is not a number while its ids are not both
- * integers (a line of integer ids is data, so a bad value there is reported, not skipped), or,
- * in a generic file of 2 to 4 fields, a line whose fields are all common column names; .dat
- * files never have one. */
+/* Verdicts of header_verdict. */
+enum { NOT_HEADER, HEADER_BY_NAMES, HEADER_UNDECIDED, HEADER_BY_VALUE };
+
+/* Whether the first line s[0..n) of a delimited format is a header: HEADER_BY_NAMES or
+ * HEADER_BY_VALUE yes, NOT_HEADER no, HEADER_UNDECIDED when the next line decides (a generic
+ * two-field line of non-integers that are not all column names). A header is, in a generic
+ * file of 2 to 4 fields, a line whose fields are all common column names (by names), or a line
+ * whose rating field is not a number while its ids are not both integers (by value: a line of
+ * integer ids is data, so a bad value there is reported, not skipped); .dat files never have
+ * one. */
 static int header_verdict(parse_ctx *c, const char *s, size_t n)
 {
     if (c->format == GPUALS_FORMAT_DAT) return 0;
@@ -784,15 +799,24 @@ static int header_verdict(parse_ctx *c, const char *s, size_t n)
     if (c->format == GPUALS_FORMAT_DELIM && nf >= 2 && nf <= 4) {
         int all_names = 1;
         for (int k = 0; k < nf && all_names; k++) all_names = is_column_name(f[k]);
-        if (all_names) return 1;
+        if (all_names) return HEADER_BY_NAMES;
     }
     double v;
-    if (nf >= 3 && nf <= 4)
-        return reader_parse_number(f[2].s, f[2].n, &v) != 0 &&
-               !(is_integer(f[0]) && is_integer(f[1]));
+    if (nf >= 3 && nf <= 4 && reader_parse_number(f[2].s, f[2].n, &v) != 0 &&
+        !(is_integer(f[0]) && is_integer(f[1])))
+        return HEADER_BY_VALUE;
     if (c->format == GPUALS_FORMAT_DELIM && nf == 2 && !is_integer(f[0]) && !is_integer(f[1]))
-        return 2;
-    return 0;
+        return HEADER_UNDECIDED;
+    return NOT_HEADER;
+}
+
+/* Record the first line s[0..n), taken for a header by its shape alone, for the caller to
+ * report (the exact MovieLens CSV header is expected, not guessed). */
+static void note_guessed_header(parse_ctx *c, int64_t line, const char *s, size_t n)
+{
+    if (is_ml_csv_header(s, n)) return;
+    c->res->guessed_header_line = line;
+    reader_excerpt(c->res->guessed_header, sizeof c->res->guessed_header, s, n, 60);
 }
 
 /* Decide a held-back two-field line given the next data line s[0..n) (NULL at the end). */
@@ -809,6 +833,7 @@ static gpuals_status settle_pending(parse_ctx *c, const char *s, size_t n)
     if (header) {
         c->header_seen = 1;
         c->min_fields = c->max_fields = 2;
+        note_guessed_header(c, c->pending_line, c->pending, c->pending_n);
     } else {
         st = take_line(c, c->pending_line, c->pending, c->pending_n);
     }
@@ -835,8 +860,9 @@ static gpuals_status first_line(parse_ctx *c, int64_t line, const char *s, size_
 
     /* Header. */
     int verdict = header_verdict(c, s, n);
-    if (verdict == 1) {
+    if (verdict == HEADER_BY_NAMES || verdict == HEADER_BY_VALUE) {
         c->header_seen = 1;
+        if (verdict == HEADER_BY_VALUE) note_guessed_header(c, line, s, n);
         field f[MAX_FIELDS];
         size_t column;
         int nf = split_line(c, s, n, f, &column);
@@ -844,7 +870,7 @@ static gpuals_status first_line(parse_ctx *c, int64_t line, const char *s, size_
             c->min_fields = c->max_fields = nf; /* the header fixes the field count */
         return GPUALS_OK;
     }
-    if (verdict == 2) {
+    if (verdict == HEADER_UNDECIDED) {
         c->pending = malloc(n ? n : 1);
         if (!c->pending)
             return gpuals_fail(GPUALS_ERR_NOMEM, "%s:%lld: out of memory", c->path,

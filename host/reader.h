@@ -79,6 +79,12 @@ typedef struct {
     idmap *users, *items;
     gpuals_summary counts;
     gpuals_format format;   /* the format read: the one asked for, or the one detected */
+    /* A first line taken for a header by its shape alone (a value field that is not a number,
+     * or two non-integer ids over integer ones) rather than by known column names: its line
+     * number (0: none) and an excerpt, so that a malformed first line read as a header can be
+     * reported. */
+    int64_t guessed_header_line;
+    char guessed_header[96];
 } reader_result;
 
 /* Read the ratings file at path in the given format (GPUALS_FORMAT_AUTO: detect it from the

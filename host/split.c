@@ -205,6 +205,10 @@ gpuals_status split_csr(const csr *r, const split_options *o, csr *train, csr *t
 
 gpuals_status split_check_test(const csr *r, const split_options *o, const csr *test)
 {
+    if (test->nnz > 0 && test->nnz == r->nnz)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "no training interactions: the random split (test "
+                           "fraction %g) held out all of the %lld %s", o->test_fraction,
+                           (long long)r->nnz, r->nnz == 1 ? "interaction" : "interactions");
     if (test->nnz > 0) return GPUALS_OK;
     if (o->kind == SPLIT_LEAVE_K_OUT) {
         int64_t most = 0;

@@ -51,10 +51,11 @@ double split_draw(uint64_t seed, int64_t row, int64_t col);
  * allocation fails. On failure *train and *test are left zeroed. */
 gpuals_status split_csr(const csr *r, const split_options *o, csr *train, csr *test);
 
-/* Whether test, the test side split_csr made of r under o, holds anything: GPUALS_OK when it
- * has an entry, else GPUALS_ERR_EMPTY with a message saying why in the protocol's terms (a
- * random split that held nothing out; a leave-k-out split where no user has more than K + 1
- * entries, naming the most any user has). */
+/* Whether test, the test side split_csr made of r under o, leaves both sides something:
+ * GPUALS_OK when it has an entry but not all of them, else GPUALS_ERR_EMPTY with a message
+ * saying why in the protocol's terms (a random split that held nothing out, or everything, as
+ * test fraction 1 does; a leave-k-out split where no user has more than K + 1 entries, naming
+ * the most any user has). */
 gpuals_status split_check_test(const csr *r, const split_options *o, const csr *test);
 
 /* Carve a validation side out of train (the train side of a split made with seed): each stored

@@ -67,8 +67,9 @@ static gpuals_status check_params(const gpuals_params *p)
     if (p->solver == GPUALS_SOLVER_CG && p->cg_steps < 1)
         return gpuals_fail(GPUALS_ERR_USAGE, "cg_steps must be at least 1 with the CG solver "
                            "(got %d)", p->cg_steps);
-    if (p->threads < 0)
-        return gpuals_fail(GPUALS_ERR_USAGE, "threads must be >= 0 (got %d)", p->threads);
+    if (p->threads < 0 || p->threads > GPUALS_MAX_THREADS)
+        return gpuals_fail(GPUALS_ERR_USAGE, "threads must be between 0 (all cores) and %d "
+                           "(got %d)", GPUALS_MAX_THREADS, p->threads);
     if (p->dtype != GPUALS_DTYPE_FLOAT32 && p->dtype != GPUALS_DTYPE_FLOAT64)
         return gpuals_fail(GPUALS_ERR_USAGE, "unknown dtype %d", (int)p->dtype);
     if (p->device != GPUALS_DEVICE_AUTO && p->device != GPUALS_DEVICE_CPU &&

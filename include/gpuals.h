@@ -41,6 +41,9 @@ extern "C" {
 
 #define GPUALS_VERSION "0.1.0"
 
+/* The most threads gpuals_params.threads may ask for. */
+#define GPUALS_MAX_THREADS 4096
+
 /* ------------------------------------------------------------------------------------------ */
 /* Statuses                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
@@ -107,7 +110,7 @@ typedef struct {
     gpuals_solver solver;
     int cg_steps;                /* >= 1 with GPUALS_SOLVER_CG */
     uint64_t seed;
-    int threads;                 /* 0: all cores; else >= 1 */
+    int threads;                 /* 0: all cores; else 1 to GPUALS_MAX_THREADS */
     gpuals_dtype dtype;          /* float64 trains in double (the test reference), CPU only */
     int compute_loss;            /* compute the training loss after every iteration */
     gpuals_device device;
@@ -213,9 +216,9 @@ double gpuals_model_train_seconds(const gpuals_model *m);
 int gpuals_model_iterations(const gpuals_model *m);
 
 /* Where training ran and why, e.g. "using the CPU (8 threads)", "using GPU 0: NVIDIA H200
- * (...)" or "no usable GPU (no CUDA driver); using the CPU (8 threads)". "" for a loaded model
- * (meta.json records the device, not this note) and for a NULL model. Borrowed string, valid
- * until gpuals_model_free(m). */
+ * (...)" or "no usable GPU (no CUDA driver); using the CPU (8 threads)". A loaded model gives
+ * the note of its training, as meta.json recorded it ("" when it did not). "" for a NULL model.
+ * Borrowed string, valid until gpuals_model_free(m). */
 const char *gpuals_model_device_note(const gpuals_model *m);
 
 /* Dense index of a raw user/item id, or -1 when unknown (or m or raw_id is NULL). */

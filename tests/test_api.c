@@ -409,6 +409,15 @@ static void test_train_refuses_bad_settings(void **state)
     p.dtype = GPUALS_DTYPE_FLOAT64;
     p.device = GPUALS_DEVICE_GPU;
     expect_refused(fx->d, &p, "float64 training runs on the CPU only");
+
+    /* Thread counts beyond GPUALS_MAX_THREADS are refused before OpenMP could fail to start them
+     * (which ends the process); the bound itself is accepted. */
+    const int threads[] = {-1, GPUALS_MAX_THREADS + 1, 100000};
+    for (int t = 0; t < 3; t++) {
+        p = small_params();
+        p.threads = threads[t];
+        expect_refused(fx->d, &p, "threads must be between 0 (all cores) and 4096");
+    }
 }
 
 static int count_calls(int iteration, double seconds, double loss, void *user)
@@ -486,7 +495,8 @@ static void test_early_stop_is_recorded(void **state)
     snprintf(path, sizeof path, "%s/model", dir);
     assert_int_equal(gpuals_model_load(path, &back), GPUALS_OK);
     assert_int_equal(gpuals_model_iterations(back), 2);
-    assert_string_equal(gpuals_model_device_note(back), "");
+    assert_string_equal(gpuals_model_device_note(back), gpuals_model_device_note(stopped));
+    assert_non_null(strstr(gpuals_model_device_note(back), "using the CPU ("));
     remove_temp_dir(dir);
     gpuals_model_free(stopped);
     gpuals_model_free(two);

@@ -45,6 +45,10 @@ expect_exit 5 info --ratings "$FIX/tiny.tsv" --min-rating 6
 # A first line with integer ids and a bad value is a bad data line, not a header.
 printf '1,2,0x10\n1,3,5\n' >"$tmp/badfirst.csv"
 expect_exit 4 info --ratings "$tmp/badfirst.csv" && contains "$tmp/err" "badfirst.csv:1"
+# A first line of string ids and a value that is not a number is read as a header, and said so.
+printf 'alice,apple,five\nbob,pear,3\n' >"$tmp/guessed.csv"
+expect_exit 0 info --ratings "$tmp/guessed.csv" \
+  && contains "$tmp/err" "guessed.csv:1: read as a header line, not data: 'alice,apple,five'"
 # train refuses, before training, to write over something that is not a model.
 expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$FIX/tiny.tsv" --iters 1000000
 mkdir -p "$tmp/notmodel" && : >"$tmp/notmodel/keep.txt"
@@ -58,6 +62,22 @@ for f in meta.json user_factors.npy item_factors.npy users.tsv items.tsv indptr.
   [ -f "$tmp/m/$f" ] || { echo "FAIL: model lacks $f"; failures=$((failures + 1)); }
 done
 ls "$tmp" | grep -q "tmp-" && { echo "FAIL: temporary files left"; failures=$((failures + 1)); }
+# ...and refuses, before training, a directory whose meta.json is not ours, a model directory
+# holding another file, and a symbolic link; none of them loses a file.
+mkdir -p "$tmp/proj" && echo '{"name": "mine"}' >"$tmp/proj/meta.json" && echo x >"$tmp/proj/a.tex"
+expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/proj" --iters 1000000 \
+  && contains "$tmp/err" "it holds a.tex, which is not a model file"
+rm "$tmp/proj/a.tex"
+expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/proj/" --iters 1000000 \
+  && contains "$tmp/err" "it has no meta.json of a gpu-als model"
+cp -r "$tmp/m" "$tmp/mplus" && echo x >"$tmp/mplus/notes.txt"
+expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/mplus" --iters 1000000 \
+  && contains "$tmp/err" "it holds notes.txt"
+ln -s "$tmp/m" "$tmp/mlink"
+expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/mlink" --iters 1000000 \
+  && contains "$tmp/err" "it is a symbolic link"
+[ -f "$tmp/proj/meta.json" ] && [ -f "$tmp/mplus/notes.txt" ] && [ -f "$tmp/m/meta.json" ] \
+  || { echo "FAIL: a refused --out lost a file"; failures=$((failures + 1)); }
 expect_exit 0 train --ratings "$FIX/tiny.tsv" --out "$tmp/m" --factors 3 --iters 3 --json
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['users']==4" "$tmp/out" \
   || { echo "FAIL: train --json"; failures=$((failures + 1)); }

@@ -222,6 +222,9 @@ fi
 expect_exit 5 eval "${small[@]}" --test-fraction 0
 grep -q "no test interactions" "$work/err" || fail "eval --test-fraction 0: $(cat "$work/err")"
 no_work "eval --test-fraction 0"
+expect_exit 5 eval "${small[@]}" --test-fraction 1
+grep -q "no training interactions" "$work/err" || fail "eval --test-fraction 1: $(cat "$work/err")"
+no_work "eval --test-fraction 1"
 expect_exit 5 eval "${small[@]}" --split leave-k-out --leave-k 100000
 grep -q "no eligible user" "$work/err" || fail "eval leave-100000-out: $(cat "$work/err")"
 expect_exit 5 tune "${small[@]}" --factors 4,8 --test-fraction 0

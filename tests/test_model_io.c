@@ -439,6 +439,34 @@ static void test_save_replaces_and_refuses(void **state)
     assert_int_equal(gpuals_model_save(fx->m, other), GPUALS_ERR_IO);
     assert_int_equal(file_size(other), 1);
 
+    /* A directory whose meta.json is someone else's, with or without other files, and a model
+     * directory holding one more file: nothing in them is touched. */
+    tq_format(other, sizeof other, "%s/project", fx->dir);
+    assert_int_equal(mkdir(other, 0777), 0);
+    write_raw(tq_path(other, "meta.json"), "{\"name\": \"mine\"}", 16);
+    write_raw(tq_path(other, "thesis.tex"), "mine", 4);
+    assert_int_equal(gpuals_model_save(fx->m, other), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "it holds thesis.tex, which is not a model file"));
+    assert_int_equal(unlink(tq_path(other, "thesis.tex")), 0);
+    assert_int_equal(gpuals_model_save(fx->m, other), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "it has no meta.json of a gpu-als model"));
+    assert_int_equal(file_size(tq_path(other, "meta.json")), 16);
+    write_raw(tq_path(fx->model, "notes.txt"), "mine", 4);
+    assert_int_equal(gpuals_model_save(fx->m, fx->model), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "it holds notes.txt"));
+    assert_int_equal(file_size(tq_path(fx->model, "notes.txt")), 4);
+    assert_int_equal(unlink(tq_path(fx->model, "notes.txt")), 0);
+
+    /* A symbolic link, even to a model directory, is not replaced. */
+    tq_format(other, sizeof other, "%s/link", fx->dir);
+    assert_int_equal(symlink(fx->model, other), 0);
+    assert_int_equal(gpuals_model_save(fx->m, other), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "it is a symbolic link"));
+    struct stat lst;
+    assert_int_equal(lstat(other, &lst), 0);
+    assert_true(S_ISLNK(lst.st_mode));
+    assert_int_equal(count_entries(fx->dir, ".tmp-"), 0);
+
     /* A missing parent directory: nothing is created. */
     tq_format(other, sizeof other, "%s/no/such/dir", fx->dir);
     assert_int_equal(gpuals_model_save(fx->m, other), GPUALS_ERR_IO);
@@ -686,7 +714,7 @@ static void test_incomplete_directory(void **state)
     assert_int_equal(chmod(p, 0), 0);
     FILE *f = fopen(p, "rb");
     if (f) fclose(f);
-    else assert_load_fails(m, GPUALS_ERR_MISMATCH, "items.tsv: cannot open", "incomplete");
+    else assert_load_fails(m, GPUALS_ERR_IO, "items.tsv: cannot open", "Permission denied");
     assert_int_equal(chmod(p, 0644), 0);
 
     /* Not model directories: no meta.json and no other model file; a missing path. */

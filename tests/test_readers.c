@@ -279,6 +279,36 @@ static void test_header_names(void **state)
                  "expected a timestamp in field 4, found an empty field");
     unlink(path);
 
+    /* A header of column names is expected, not guessed: nothing to report. */
+    assert_int_equal(load(FIX "delim/header.tsv", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
+                     GPUALS_OK);
+    assert_int_equal(d->guessed_header_line, 0);
+    gpuals_data_free(d);
+    assert_int_equal(load(FIX "mlcsv/ratings.csv", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
+                     GPUALS_OK);
+    assert_int_equal(d->guessed_header_line, 0);
+    gpuals_data_free(d);
+
+    /* A first line read as a header by its shape alone (string ids with a value that is not a
+     * number, or two strings over integer ids) is recorded with its line, for the caller to
+     * report: it may be a malformed line rather than a header. */
+    static const char by_value[] = "\nalice,apple,five\nbob,pear,3\n";
+    snprintf(path, sizeof path, "%s", write_file("by_value.csv", by_value, sizeof by_value - 1));
+    assert_int_equal(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_OK);
+    expect_counts(d, 1, 1, 0, 0, 0, 0, 1, 1);
+    assert_int_equal(d->guessed_header_line, 2);
+    assert_string_equal(d->guessed_header, "'alice,apple,five'");
+    gpuals_data_free(d);
+    unlink(path);
+    static const char over_ints[] = "u,i\n1,2\n";
+    snprintf(path, sizeof path, "%s", write_file("over_ints.csv", over_ints,
+                                                 sizeof over_ints - 1));
+    assert_int_equal(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_OK);
+    assert_int_equal(d->guessed_header_line, 1);
+    assert_string_equal(d->guessed_header, "'u,i'");
+    gpuals_data_free(d);
+    unlink(path);
+
     /* Only when every field is a column name: "user,matrix" over strings is data. */
     static const char half[] = "user,matrix\nbob,matrix\n";
     snprintf(path, sizeof path, "%s", write_file("half.csv", half, sizeof half - 1));
@@ -563,6 +593,17 @@ static void test_bad_lines(void **state)
                      cases[k].line, cases[k].text);
         assert_null(d);
     }
+
+    /* A separator that is not read (";") leaves one field a line, and the message says which
+     * separators are. */
+    static const char semi[] = "1;2;5\n2;3;4\n";
+    char path[512];
+    snprintf(path, sizeof path, "%s", write_file("semi.csv", semi, sizeof semi - 1));
+    expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 1,
+                 "expected 2 to 4 fields separated by spaces (user item [value [timestamp]]), "
+                 "found 1; a delimited file's separator is a tab, a comma or spaces, chosen "
+                 "from its first line");
+    unlink(path);
 }
 
 /* skip_bad_lines counts them and keeps the rest. */

@@ -301,6 +301,17 @@ static void test_check_test(void **state)
     csr_free(&train);
     csr_free(&test);
 
+    /* Fraction 1 holds everything out, leaving nothing to train on. */
+    o.test_fraction = 1.0;
+    assert_int_equal(split_csr(&a, &o, &train, &test), GPUALS_OK);
+    assert_int_equal(split_check_test(&a, &o, &test), GPUALS_ERR_EMPTY);
+    char all[128];
+    snprintf(all, sizeof all, "no training interactions: the random split (test fraction 1) "
+             "held out all of the %lld interactions", (long long)a.nnz);
+    assert_non_null(strstr(gpuals_last_error(), all));
+    csr_free(&train);
+    csr_free(&test);
+
     /* Leave-k-out with K past every row: no eligible user, and the longest row is named. */
     int64_t most = 0;
     for (int64_t u = 0; u < a.rows; u++)

@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include "dataset.h"
 #include "model.h"
 #include "query.h"
 #include "status.h"
@@ -256,7 +257,8 @@ int cli_handle_option(cli_opts *o, int opt, const char *arg)
         if ((rc = parse_choice("device", arg, devices, &k)) == 0) p->device = (gpuals_device)k;
         return rc;
     case CLI_OPT_THREADS:
-        if ((rc = cli_parse_int("threads", arg, 0, 4096, &n)) == 0) p->threads = (int)n;
+        if ((rc = cli_parse_int("threads", arg, 0, GPUALS_MAX_THREADS, &n)) == 0)
+            p->threads = (int)n;
         return rc;
 
     case CLI_OPT_RATINGS: o->load.ratings_path = arg; o->have_ratings = 1; return 0;
@@ -456,6 +458,12 @@ gpuals_status cli_load_data(const cli_opts *o, gpuals_data **out)
 
     gpuals_status s = gpuals_data_load(&load, out);
     if (s != GPUALS_OK) return s;
+
+    /* A first line read as a header by its shape alone may be a malformed line: say so. */
+    const gpuals_data *d = *out;
+    if (d->guessed_header_line > 0 && o->verbosity > 0)
+        cli_note("%s:%lld: read as a header line, not data: %s", load.ratings_path,
+                 (long long)d->guessed_header_line, d->guessed_header);
 
     const gpuals_summary *sum = gpuals_data_summary(*out);
     if (sum->bad_lines > 0 && o->verbosity > 0)

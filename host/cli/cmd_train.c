@@ -4,15 +4,13 @@
  * The directory (meta.json, factor and CSR .npy files, users.tsv, items.tsv) is written under
  * a temporary name and renamed when complete, so an interrupted run leaves no half model.
  */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "model.h"
 #include "report.h"
 
 enum { OPT_OUT = 'o' };
@@ -36,25 +34,21 @@ static void print_help(void)
            cli_help_data, cli_help_train, cli_help_general, cli_help_exit_codes);
 }
 
-/* --out may name a new path, an empty directory or an earlier model directory (which is
- * replaced); anything else is refused before any training. */
+/* --out may name a new path, an empty directory or an earlier model directory holding the
+ * model's files and nothing else (which is replaced): the rule gpuals_model_save applies,
+ * checked here so that anything else is refused before any training. */
 static int check_model_path(const char *path)
 {
-    struct stat st;
     int rc = cli_check_output("--out", path, 1);
-    if (rc != 0 || stat(path, &st) != 0) return rc;
-
-    char meta[4200];
-    snprintf(meta, sizeof meta, "%s/meta.json", path);
-    DIR *dir = S_ISDIR(st.st_mode) ? opendir(path) : NULL;
-    int entries = 0;
-    for (struct dirent *e; dir != NULL && (e = readdir(dir)) != NULL;)
-        entries += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    if (dir != NULL) closedir(dir);
-    if (S_ISDIR(st.st_mode) && (entries == 0 || access(meta, F_OK) == 0)) return 0;
-    cli_note("cannot write %s (--out): it exists and is not a gpu-als model directory; not "
-             "replacing it", path);
-    return gpuals_status_exit_code(GPUALS_ERR_IO);
+    if (rc != 0) return rc;
+    char target[4096];
+    snprintf(target, sizeof target, "%s", path);
+    for (size_t len = strlen(target); len > 1 && target[len - 1] == '/';) target[--len] = '\0';
+    int exists = 0;
+    gpuals_status s = model_check_save_target(target, &exists);
+    if (s == GPUALS_OK) return 0;
+    cli_note("cannot write %s (--out): %s", path, gpuals_last_error());
+    return gpuals_status_exit_code(s);
 }
 
 static int own_option(int opt, const char *arg, void *ctx)

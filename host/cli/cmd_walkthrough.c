@@ -111,6 +111,12 @@ typedef struct {
     json_t *lines;
 } walk_progress;
 
+/* v for printing with 4 decimals: a value that rounds to zero prints as 0.0000, not -0.0000. */
+static double shown4(double v)
+{
+    return fabs(v) < 0.00005 ? 0.0 : v;
+}
+
 static int walk_iteration(int iteration, double seconds, double loss, void *user)
 {
     walk_progress *w = user;
@@ -159,7 +165,7 @@ static void report_scores(const gpuals_model *m, const gpuals_data *d, int64_t d
         double v = 0;
         for (int c = 0; c < m->factors; c++) v += (double)x[c] * y[c];
         if (doc) json_array_append_new(fav, hit_json(m, likes[k], "score", v));
-        else printf("  %8.4f  %s\n", v, name_of(m, likes[k]));
+        else printf("  %8.4f  %s\n", shown4(v), name_of(m, likes[k]));
     }
     if (!doc) printf("\n...and of other popular titles:\n");
     for (int k = 0; k < n_pop && shown < OTHER_SCORED; k++) {
@@ -170,7 +176,7 @@ static void report_scores(const gpuals_model *m, const gpuals_data *d, int64_t d
         double v = 0;
         for (int c = 0; c < m->factors; c++) v += (double)x[c] * y[c];
         if (doc) json_array_append_new(other, hit_json(m, pop[k], "score", v));
-        else printf("  %8.4f  %s\n", v, name_of(m, pop[k]));
+        else printf("  %8.4f  %s\n", shown4(v), name_of(m, pop[k]));
         shown++;
     }
     if (doc) {
@@ -227,26 +233,26 @@ static gpuals_status report_queries(const gpuals_model *m, int64_t demo, int64_t
     } else {
         printf("\nItems most similar to %s (cosine):\n", name_of(m, first_like));
         for (int k = 0; k < k_sim; k++)
-            printf("  %2d  %.4f  %s\n", k + 1, sim[k].score, name_of(m, sim[k].index));
+            printf("  %2d  %.4f  %s\n", k + 1, shown4(sim[k].score), name_of(m, sim[k].index));
         printf("\nTop %d recommendations for the demo user:\n", n);
         if (k_rec < n)
             printf("  (only %d candidates remain after leaving out the favourites)\n", k_rec);
         for (int k = 0; k < k_rec; k++)
-            printf("  %2d  %.4f  %s\n", k + 1, rec[k].score, name_of(m, rec[k].index));
+            printf("  %2d  %.4f  %s\n", k + 1, shown4(rec[k].score), name_of(m, rec[k].index));
         if (k_rec > 0) {
             printf("\nWhy %s? (Hu et al. section 5: each liked item's contribution)\n",
                    name_of(m, rec[0].index));
             /* The decomposition solves the user exactly against the final items; the model's
              * user factors were solved before the items last moved. */
             char t_text[32], s_text[32];
-            snprintf(t_text, sizeof t_text, "%.4f", total);
-            snprintf(s_text, sizeof s_text, "%.4f", model_score);
+            snprintf(t_text, sizeof t_text, "%.4f", shown4(total));
+            snprintf(s_text, sizeof s_text, "%.4f", shown4(model_score));
             printf("  total %s, model score %s%s\n", t_text, s_text,
                    strcmp(t_text, s_text) != 0
                        ? " (they differ: the items moved after the users were last solved)"
                        : "");
             for (int k = 0; k < k_why; k++)
-                printf("  %+8.4f  %s\n", why[k].score, name_of(m, why[k].index));
+                printf("  %+8.4f  %s\n", shown4(why[k].score), name_of(m, why[k].index));
         }
     }
     free(rec);
