@@ -1101,6 +1101,8 @@ static gpuals_status parse_tsv_line(gpuals_model *m, const char *path, int64_t k
     ptrdiff_t idlen = unescape(f[1], fl[1]);
     if (idlen < 0)
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: bad escape in the id", path, lineno);
+    if (memchr(f[1], '\0', (size_t)idlen))
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: a NUL byte in the id", path, lineno);
     int added = 0;
     int64_t at = idmap_intern(items ? m->items : m->users, f[1], (size_t)idlen, &added);
     if (at < 0) return gpuals_fail(GPUALS_ERR_NOMEM, "model load: out of memory for ids");
@@ -1113,6 +1115,8 @@ static gpuals_status parse_tsv_line(gpuals_model *m, const char *path, int64_t k
     ptrdiff_t tlen = unescape(f[2], fl[2]);
     if (tlen < 0)
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: bad escape in the title", path, lineno);
+    if (memchr(f[2], '\0', (size_t)tlen))
+        return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: a NUL byte in the title", path, lineno);
     if (tlen == 0) return GPUALS_OK;
     if (!has_titles)
         return gpuals_fail(GPUALS_ERR_MISMATCH, "%s:%lld: a title, but meta.json says the model "

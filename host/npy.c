@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -376,11 +377,25 @@ static gpuals_status check_header(const npy_header *h, const char *path, npy_dty
 }
 
 /* Read the count elements of the data section into a new buffer, refusing short and long
- * files. */
+ * files: a regular file's size is compared with what the header promises before anything is
+ * allocated from it, so a damaged shape cannot ask for more memory than the file holds. */
 static gpuals_status read_data(FILE *f, XXH64_state_t *st, const char *path, size_t count,
                                int itemsize, void **data)
 {
     size_t want = count * (size_t)itemsize;
+    struct stat sb;
+    long pos = ftell(f);
+    if (pos >= 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode)) {
+        uint64_t have = sb.st_size > pos ? (uint64_t)(sb.st_size - pos) : 0;
+        if (have < want)
+            return gpuals_fail(GPUALS_ERR_PARSE,
+                               "%s: truncated: the header promises %zu bytes of data, the file "
+                               "has %llu", path, want, (unsigned long long)have);
+        if (have > want)
+            return gpuals_fail(GPUALS_ERR_PARSE,
+                               "%s: longer than its header says (%zu bytes of data expected)",
+                               path, want);
+    }
     unsigned char *buf = malloc(want ? want : 1);
     if (!buf)
         return gpuals_fail(GPUALS_ERR_NOMEM, "%s: no memory for %zu bytes of data", path, want);

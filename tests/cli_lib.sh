@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the CLI test scripts: source it after setting BIN (the gpu-als binary).
 #   expect_exit CODE ARGS...   run gpu-als ARGS, check the exit code; output in $out/$err
 #   expect_full ARGS...        run gpu-als ARGS with stdout on a full device: exit 3 and a

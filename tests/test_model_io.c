@@ -172,6 +172,24 @@ static void test_npy_refuses_bad_files(void **state)
     assert_int_equal(npy_read(path, NPY_FLOAT32, 1, got, &data, NULL), GPUALS_ERR_PARSE);
     assert_non_null(strstr(gpuals_last_error(), "longer"));
 
+    /* A header whose shape promises far more than the file holds is refused from the file's
+     * size, before anything is allocated from the shape (16 EB here: an allocation would fail
+     * with GPUALS_ERR_NOMEM instead). */
+    char big[128 + 16];
+    memset(big, 0, sizeof big);
+    memcpy(big, "\x93NUMPY\x01\x00\x76\x00", 10);
+    const char *huge = "{'descr': '<f4', 'fortran_order': False, "
+                       "'shape': (4000000000000000000,), }";
+    memset(big + 10, ' ', 118);
+    memcpy(big + 10, huge, strlen(huge));
+    big[127] = '\n';
+    write_raw(path, big, sizeof big);
+    assert_int_equal(npy_read(path, NPY_FLOAT32, 1, got, &data, NULL), GPUALS_ERR_PARSE);
+    assert_non_null(strstr(gpuals_last_error(), "truncated: the header promises "
+                                                "16000000000000000000 bytes of data, the file "
+                                                "has 16"));
+    assert_null(data);
+
     /* Fortran order, a damaged dict, bad magic, a missing file. */
     char buf[128 + 16];
     memset(buf, 0, sizeof buf);
@@ -599,6 +617,26 @@ static void test_damage_is_mismatch(void **state)
                                "7\te\n");
     set_file_record(m, "users.tsv", NULL);
     assert_load_fails(m, GPUALS_ERR_MISMATCH, "users.tsv:3", "not a gpu-als model directory");
+
+    /* A raw NUL byte inside an id or a title (the writer escapes nothing into one): damage, not
+     * an id that could never be looked up again. */
+    static const char nul_id[] = "index\tid\n0\tali\0ce\n";
+    m = fresh_copy(fx, "d7b");
+    tq_format(p, sizeof p, "%s/users.tsv", m);
+    long ulen;
+    unsigned char *users = slurp(p, &ulen);
+    char *second = memchr(users, '\n', (size_t)ulen);
+    assert_non_null(second);
+    second = memchr(second + 1, '\n', (size_t)ulen - (size_t)(second + 1 - (char *)users));
+    assert_non_null(second);
+    FILE *uf = fopen(p, "wb");
+    assert_non_null(uf);
+    fwrite(nul_id, 1, sizeof nul_id - 1, uf);
+    fwrite(second + 1, 1, (size_t)ulen - (size_t)(second + 1 - (char *)users), uf);
+    fclose(uf);
+    free(users);
+    set_file_record(m, "users.tsv", NULL);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "users.tsv:2: a NUL byte in the id", NULL);
     m = fresh_copy(fx, "d8");
     tq_format(p, sizeof p, "%s/data.npy", m);
     int64_t n = fx->m->conf.nnz;
