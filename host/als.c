@@ -484,7 +484,8 @@ static int count_and_forward(int iteration, double seconds, double loss, void *u
  * copies when p->dtype is FLOAT64. GPU: cuda_als_fit with the CG form above; NO_DEVICE with
  * the probe's reason when no device is usable (or "built without CUDA"); USAGE with FLOAT64.
  * AUTO: the GPU when one is usable and the dtype is float32, else the CPU, and the CPU also when
- * the GPU reports too little memory before the first iteration; the note says which and why. */
+ * the GPU reports too little memory before cb has been told of an iteration (with no cb, at
+ * any point: X and Y are only written at the end); the note says which and why. */
 gpuals_status als_fit(const csr *Cui, const csr *Ciu, const gpuals_params *p, float *X,
                       float *Y, gpuals_iter_fn cb, void *cb_user, gpuals_device *used,
                       char *note, size_t note_len)

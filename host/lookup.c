@@ -146,10 +146,24 @@ static void message_add(message *msg, const char *fmt, ...)
     msg->len += (size_t)n < room ? (size_t)n : room - 1;
 }
 
+/* Append an id or title of the model as UTF-8: one that is not (from a Latin-1 file) is shown
+ * converted from Latin-1, as titles are, so that a message never mixes the two encodings. */
+static void message_add_text(message *msg, const char *s)
+{
+    size_t n = strlen(s);
+    char *utf8 = titles_is_utf8(s, n) ? NULL : titles_latin1_to_utf8(s, n);
+    message_add(msg, "%s", utf8 ? utf8 : s);
+    free(utf8);
+}
+
 /* Append `"title" (id X)` for item i. */
 static void message_add_item(message *msg, const gpuals_model *m, int64_t i)
 {
-    message_add(msg, "\"%s\" (id %s)", gpuals_model_item_title(m, i), gpuals_model_item_id(m, i));
+    message_add(msg, "\"");
+    message_add_text(msg, gpuals_model_item_title(m, i));
+    message_add(msg, "\" (id ");
+    message_add_text(msg, gpuals_model_item_id(m, i));
+    message_add(msg, ")");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -205,7 +219,8 @@ static gpuals_status unknown_id(const gpuals_model *m, lookup_side side, const c
     for (int j = 0; j < n; j++) {
         const char *id = side == LOOKUP_USERS ? gpuals_model_user_id(m, near[j])
                                               : gpuals_model_item_id(m, near[j]);
-        message_add(&msg, "%s%s", j == 0 ? "; closest ids: " : ", ", id);
+        message_add(&msg, "%s", j == 0 ? "; closest ids: " : ", ");
+        message_add_text(&msg, id);
     }
     message_add_dropped(&msg, what);
     return gpuals_fail(GPUALS_ERR_NOT_FOUND, "%s", msg.text);
@@ -359,7 +374,12 @@ static gpuals_status title_error(const gpuals_model *m, const char *title, const
             message_add_item(&msg, m, found[j]);
         }
         if (n_found > shown) message_add(&msg, ", and %lld more", (long long)(n_found - shown));
-        message_add(&msg, "; give more of the title or the item id");
+        int same = 1;
+        for (int64_t j = 1; j < n_found && same; j++)
+            same = strcmp(gpuals_model_item_title(m, found[j]),
+                          gpuals_model_item_title(m, found[0])) == 0;
+        message_add(&msg, same ? "; the titles are the same: give the item id"
+                               : "; give more of the title or the item id");
         return gpuals_fail(GPUALS_ERR_AMBIGUOUS, "%s", msg.text);
     }
 

@@ -153,16 +153,19 @@ void metrics_acc_add(metrics_acc *a, const int64_t *ranked, const float *scores,
      * positions past n_items count for nothing (that keeps AUC@K within [0, 1] when K exceeds
      * the number of items). */
     double hits = 0, ap = 0, dcg = 0, idcg = 0, misses = 0, auc_k = 0;
-    for (int i = 0; i < k; i++) {
+    int64_t last = n_ranked > a->n_items ? n_ranked : a->n_items; /* nothing counts past it */
+    if (last < (int64_t)m) last = (int64_t)m;
+    const int64_t stop = k < last ? k : last;
+    for (int64_t i = 0; i < stop; i++) {
         if (i < n_ranked && is_relevant(ranked[i], test, n_test)) {
             hits++;
-            ap += hits / (i + 1);
-            dcg += 1.0 / log2(i + 2.0);
+            ap += hits / (double)(i + 1);
+            dcg += 1.0 / log2((double)i + 2.0);
         } else if (i < a->n_items) {
             misses++;
             auc_k += hits;
         }
-        if (i < m) idcg += 1.0 / log2(i + 2.0);
+        if (i < m) idcg += 1.0 / log2((double)i + 2.0);
     }
 
     /* implicit's AUC@K: negatives include training items; n_neg = 0 has no pair (1). */
@@ -258,11 +261,20 @@ static gpuals_status eval_scratch_alloc(eval_scratch *w, int64_t n_users, int64_
     return GPUALS_OK;
 }
 
+/* 1 when row u of train holds a value > 0 (a user the model can rank for). */
+static int has_positive(const csr *train, int64_t u)
+{
+    for (int64_t t = train->indptr[u]; t < train->indptr[u + 1]; t++)
+        if (train->data[t] > 0) return 1;
+    return 0;
+}
+
 int64_t metrics_eligible_users(const csr *train, const csr *test)
 {
     if (train->rows != test->rows || train->cols != test->cols) return -1;
     int64_t n = 0;
     for (int64_t u = 0; u < test->rows; u++) {
+        if (!has_positive(train, u)) continue;
         int64_t t = train->indptr[u], t_end = train->indptr[u + 1];
         for (int64_t j = test->indptr[u]; j < test->indptr[u + 1]; j++) {
             int32_t item = test->indices[j];
@@ -301,16 +313,19 @@ gpuals_status metrics_evaluate(const float *X, const float *Y, int f, const csr 
     eval_scratch w;
     GPUALS_TRY(eval_scratch_alloc(&w, n_users, batch, depth, f, longest));
 
-    /* Users with something to find are ranked; the others are counted as skipped. */
+    /* Users with something to find are ranked; the others are counted as skipped, and those
+     * with nothing to rank from as cold. */
     metrics_acc acc;
     metrics_acc_init(&acc, k, n_items);
     acc.full = full_auc != 0;
-    int64_t n_eval = 0;
+    int64_t n_eval = 0, cold = 0;
     for (int64_t u = 0; u < n_users; u++) {
-        if (relevant_items(train, test, u, w.rel) > 0)
-            w.users[n_eval++] = u;
-        else
+        if (relevant_items(train, test, u, w.rel) == 0)
             metrics_acc_add(&acc, NULL, NULL, 0, NULL, 0);
+        else if (!has_positive(train, u))
+            cold++;
+        else
+            w.users[n_eval++] = u;
     }
 
     /* Rank a batch at a time and score each user of the batch. */
@@ -330,6 +345,7 @@ gpuals_status metrics_evaluate(const float *X, const float *Y, int f, const csr 
     eval_scratch_free(&w);
     if (s != GPUALS_OK) return s;
     metrics_acc_result(&acc, out);
+    out->cold = cold;
     return GPUALS_OK;
 }
 
@@ -483,12 +499,14 @@ gpuals_status gpuals_evaluate(const gpuals_model *m, const gpuals_data *test, in
     if (eligible == 0)
         return gpuals_fail(GPUALS_ERR_EMPTY, "gpuals_evaluate: no user to evaluate: none of the "
                            "%lld test interactions has a positive value on an item outside the "
-                           "user's training items", (long long)test->ratings.nnz);
+                           "training items of a user with a positive training interaction",
+                           (long long)test->ratings.nnz);
     metrics_result r;
     GPUALS_TRY(metrics_evaluate(m->X, m->Y, m->factors, train, &test->ratings, k, full_auc, &r));
     out->k = r.k;
     out->users = r.users;
     out->skipped = r.skipped;
+    out->cold = r.cold;
     out->has_auc = r.has_auc;
     out->implicit_precision = r.value[METRIC_IMPLICIT_PRECISION];
     out->precision = r.value[METRIC_PRECISION];

@@ -20,7 +20,11 @@
  *                         counted as half, averaged over users
  *
  * Ranks i are 0-based. Only users with |T_u| >= 1 are evaluated; the others are counted as
- * skipped. A user without any non-relevant candidate has AUCs of 1 (no pair to misorder).
+ * skipped. A user with relevant test items but no training entry with a value > 0 is left out
+ * too and counted apart (cold): their factors are zero in exact arithmetic, so their ranking
+ * is ties and rounding noise, a score of the item order rather than of the model (Spark's
+ * coldStartStrategy "drop" leaves out such users as well). A user without any non-relevant
+ * candidate has AUCs of 1 (no pair to misorder).
  * When no user is evaluated every metric is 0, never NaN.
  */
 #ifndef GPUALS_METRICS_H
@@ -49,6 +53,7 @@ typedef struct {
     int k;
     int64_t users;    /* users evaluated: at least one relevant test item */
     int64_t skipped;  /* users with no relevant test item (none, or all of them in training) */
+    int64_t cold;     /* users with relevant test items but no positive training entry */
     int has_auc;      /* 0 when only the top K were ranked: value[METRIC_AUC] is then 0 */
     double value[METRIC_COUNT];
 } metrics_result;
@@ -110,8 +115,9 @@ gpuals_status metrics_evaluate(const float *X, const float *Y, int f, const csr 
                                const csr *test, int k, int full_auc, metrics_result *out);
 
 /* The users metrics_evaluate would evaluate on train and test: those whose row of test holds a
- * relevant item (an entry with a value > 0 that is not in their row of train). -1 when the
- * shapes differ. Lets a command refuse up front a split that leaves nobody to evaluate. */
+ * relevant item (an entry with a value > 0 that is not in their row of train) and whose row of
+ * train holds a value > 0. -1 when the shapes differ. Lets a command refuse up front a split
+ * that leaves nobody to evaluate. */
 int64_t metrics_eligible_users(const csr *train, const csr *test);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -48,4 +48,9 @@ gpuals_status model_alloc(int64_t n_users, int64_t n_items, const gpuals_params 
  * directory with other files or without a model's meta.json). */
 gpuals_status model_check_save_target(const char *path, int *exists);
 
+/* Every setting of p in the range gpuals.h gives it, and every enum one of its constants:
+ * GPUALS_OK, or GPUALS_ERR_USAGE naming the first that is not (gpuals_train's check, also
+ * applied to a loaded model's settings). */
+gpuals_status model_check_params(const gpuals_params *p);
+
 #endif /* GPUALS_MODEL_H */

@@ -17,13 +17,18 @@
  * In the .tsv files a backslash, tab, newline or carriage return inside an id or title is
  * written as \\, \t, \n or \r.
  *
- * Saving writes everything into "<path>.tmp-<pid>", flushes it to disk, and only then renames
- * it to path. A previous model directory at path (one whose meta.json names the model format
- * and which holds the model's files and nothing else) is first renamed to "<path>.old-<pid>"
- * and removed after the new one is in place (or renamed back if that fails); anything else at
- * path other than an empty directory (a file, a symbolic link, a directory holding any other
- * file) is left alone and the save fails, so a save never deletes what it did not write. Any
- * failure removes the temporary directory, so a half-written model never appears at path.
+ * Saving writes everything into a new directory "<path>.tmp-<pid>-<n>" beside path, flushes
+ * it to disk, and only then renames it to path. A previous model directory at path (one whose
+ * meta.json names the model format and which holds the model's files and nothing else) is
+ * swapped with the new one in a single rename (RENAME_EXCHANGE; on a file system without it,
+ * moved aside to "<path>.old-<pid>-<n>" first), so path never holds part of a model, and is
+ * then removed file by file: only regular files with the model's names, never through a link,
+ * and only when it still is such a directory. Anything else at path other than an empty
+ * directory (a file, a symbolic link, a directory holding any other file) is left alone and
+ * the save fails, so a save never deletes what it did not write. Any failure removes the
+ * temporary directory, and so does a fatal signal in a program that calls
+ * tmppath_remove_all() from its handler (the CLI does), so a half-written model never
+ * appears at path or stays beside it. path's folder is resolved first, so "m/../m" is m.
  *
  * Loading reads meta.json (an empty, truncated or invalid one is GPUALS_ERR_MISMATCH), checks
  * that the shapes it records fit the file sizes it records (so a damaged shape such as 10^12
@@ -63,6 +68,7 @@
 #include "model.h"
 #include "npy.h"
 #include "status.h"
+#include "tmppath.h"
 
 #define MODEL_FORMAT "gpu-als model"
 #define MODEL_FORMAT_VERSION 1
@@ -72,9 +78,10 @@
 
 enum { F_USER_FACTORS, F_ITEM_FACTORS, F_INDPTR, F_INDICES, F_DATA, F_USERS, F_ITEMS, N_FILES };
 
-static const char *const file_names[N_FILES] = {
-    "user_factors.npy", "item_factors.npy", "indptr.npy", "indices.npy",
-    "data.npy",         "users.tsv",        "items.tsv",
+/* The files of a model directory: the N_FILES with checksums, then meta.json (NULL-ended). */
+static const char *const file_names[N_FILES + 2] = {
+    "user_factors.npy", "item_factors.npy", "indptr.npy", "indices.npy", "data.npy",
+    "users.tsv",        "items.tsv",        "meta.json",  NULL,
 };
 
 typedef struct {
@@ -106,18 +113,25 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
-/* path + suffix + pid into a new string. */
-static char *sibling_path(const char *path, const char *suffix)
+/* A new, empty directory named path + suffix + "<pid>-<n>" (n counts up until the name is
+ * free), made with mkdir's usual permissions; its name into a new string, or NULL with errno
+ * set. Never touches anything that already exists. */
+static char *unique_sibling_dir(const char *path, const char *suffix)
 {
-    char pid[32];
-    snprintf(pid, sizeof pid, "%ld", (long)getpid());
-    size_t a = strlen(path), b = strlen(suffix), c = strlen(pid);
-    char *p = malloc(a + b + c + 1);
+    static unsigned counter;
+    size_t cap = strlen(path) + strlen(suffix) + 48;
+    char *p = malloc(cap);
     if (!p) return NULL;
-    memcpy(p, path, a);
-    memcpy(p + a, suffix, b);
-    memcpy(p + a + b, pid, c + 1);
-    return p;
+    for (int tries = 0; tries < 1000; tries++) {
+        unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+        snprintf(p, cap, "%s%s%ld-%u", path, suffix, (long)getpid(), n);
+        if (mkdir(p, 0777) == 0) return p;
+        if (errno != EEXIST) break;
+    }
+    int e = errno;
+    free(p);
+    errno = e;
+    return NULL;
 }
 
 typedef struct {
@@ -195,21 +209,21 @@ static void sync_dir(const char *dir)
     close(fd);
 }
 
-/* Remove the plain files in dir, then dir itself; 0 on success, else -1 with errno set. Never
- * descends into subdirectories (a directory holding one is not removed). */
-static int remove_flat_dir(const char *dir)
+/* Remove the model's files from dir (regular files named like them, never through a link:
+ * whatever else is there stays), then dir itself. 0 on success, else -1 with errno set
+ * (ENOTEMPTY when dir holds anything else). */
+static int remove_model_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
     int err = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char *p = join_path(dir, e->d_name);
-        if (!p || unlink(p) != 0) err = p ? errno : ENOMEM;
-        free(p);
+    for (int k = 0; file_names[k] != NULL; k++) {
+        struct stat st;
+        if (fstatat(fd, file_names[k], &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (!S_ISREG(st.st_mode)) continue;
+        if (unlinkat(fd, file_names[k], 0) != 0 && err == 0) err = errno;
     }
-    closedir(d);
+    close(fd);
     if (err) {
         errno = err;
         return -1;
@@ -220,8 +234,7 @@ static int remove_flat_dir(const char *dir)
 /* 1 when name is one of the files of a model directory. */
 static int is_model_file(const char *name)
 {
-    if (strcmp(name, "meta.json") == 0) return 1;
-    for (int k = 0; k < N_FILES; k++)
+    for (int k = 0; file_names[k] != NULL; k++)
         if (strcmp(name, file_names[k]) == 0) return 1;
     return 0;
 }
@@ -442,53 +455,144 @@ static gpuals_status save_files(const gpuals_model *m, const char *dir)
     return GPUALS_OK;
 }
 
-gpuals_status model_check_save_target(const char *path, int *exists)
+/* The directory a save to path writes: trailing slashes dropped and the folder holding it
+ * resolved (realpath), so that what the path names cannot change while the save renames
+ * things inside that folder ("m/../m" names m only while m exists). A last component of "."
+ * or ".." names no directory of its own and is refused. */
+static gpuals_status resolve_target(const char *path, char **out)
+{
+    *out = NULL;
+    if (!path[0]) return gpuals_fail(GPUALS_ERR_USAGE, "no model directory given");
+    char *t = strdup(path);
+    if (!t) return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    size_t len = strlen(t);
+    while (len > 1 && t[len - 1] == '/') t[--len] = '\0';
+    char *slash = strrchr(t, '/');
+    const char *base = slash ? slash + 1 : t;
+    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        free(t);
+        return gpuals_fail(GPUALS_ERR_IO, "%s: name the model directory itself (a path that "
+                           "does not end in /, . or ..)", path);
+    }
+    char *parent = !slash      ? strdup(".")
+                   : slash == t ? strdup("/")
+                                : strndup(t, (size_t)(slash - t));
+    char *real = parent ? realpath(parent, NULL) : NULL;
+    gpuals_status s = GPUALS_OK;
+    if (!parent) s = gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    else if (!real)
+        s = gpuals_fail(GPUALS_ERR_IO, "%s: cannot use the folder %s: %s", path, parent,
+                        strerror(errno));
+    else if (!(*out = malloc(strlen(real) + strlen(base) + 2)))
+        s = gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+    else
+        sprintf(*out, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/", base);
+    free(real);
+    free(parent);
+    free(t);
+    return s;
+}
+
+/* model_check_save_target for the resolved target; messages name path as given. */
+static gpuals_status check_target(const char *target, const char *path, int *exists)
 {
     struct stat st;
     *exists = 0;
-    if (lstat(path, &st) != 0) {
+    if (lstat(target, &st) != 0) {
         if (errno == ENOENT) return GPUALS_OK;
         return gpuals_fail(GPUALS_ERR_IO, "%s: %s", path, strerror(errno));
     }
     *exists = 1;
     char why[320] = "it is not a directory";
     if (S_ISLNK(st.st_mode)) snprintf(why, sizeof why, "it is a symbolic link");
-    if (!S_ISDIR(st.st_mode) || !replaceable_dir(path, why, sizeof why))
+    if (!S_ISDIR(st.st_mode) || !replaceable_dir(target, why, sizeof why))
         return gpuals_fail(GPUALS_ERR_IO, "%s exists and is not a gpu-als model directory (%s); "
                            "not replacing it", path, why);
+    /* Replacing it moves it and then removes its files: both need write permission on it, so
+     * a read-only one is refused now rather than left behind after the new model is in. */
+    if (access(target, W_OK | X_OK) != 0)
+        return gpuals_fail(GPUALS_ERR_IO, "%s is a model directory that cannot be replaced: %s",
+                           path, strerror(errno));
     return GPUALS_OK;
 }
 
-/* Put the finished directory tmp at target, replacing a previous model there. */
-static gpuals_status install_dir(const char *tmp, const char *target)
+gpuals_status model_check_save_target(const char *path, int *exists)
+{
+    char *target = NULL;
+    *exists = 0;
+    GPUALS_TRY(resolve_target(path, &target));
+    gpuals_status s = check_target(target, path, exists);
+    free(target);
+    return s;
+}
+
+/* After the new model went in: remove the previous one, now at dir, if it still is one (a
+ * directory that something replaced between the check and the rename is left where it is). */
+static gpuals_status retire_previous(const char *dir, const char *path)
+{
+    char why[320] = "it is not a directory";
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || !replaceable_dir(dir, why, sizeof why))
+        return gpuals_fail(GPUALS_ERR_IO, "the model was saved to %s, but what was there before "
+                           "changed during the save (%s) and was kept at %s", path, why, dir);
+    if (remove_model_dir(dir) != 0)
+        return gpuals_fail(GPUALS_ERR_IO, "the model was saved to %s, but the previous model, "
+                           "moved to %s, could not be removed: %s", path, dir, strerror(errno));
+    return GPUALS_OK;
+}
+
+/* Put the finished directory tmp (registered as tmp_slot) at target, replacing a previous
+ * model there; *moved is set once tmp no longer holds the new model alone. Messages name
+ * path as given. */
+static gpuals_status install_dir(const char *tmp, int tmp_slot, const char *target,
+                                 const char *path, int *moved)
 {
     /* Only a previous model (or an empty directory) may be replaced; nothing there yet is one
      * rename. */
     int exists = 0;
-    GPUALS_TRY(model_check_save_target(target, &exists));
+    *moved = 0;
+    GPUALS_TRY(check_target(target, path, &exists));
     if (!exists) {
         if (rename(tmp, target) != 0)
-            return gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, target,
+            return gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
                                strerror(errno));
+        *moved = 1;
         return GPUALS_OK;
     }
-    char *old = sibling_path(target, ".old-");
-    if (!old) return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+
+    /* Swap the two directories in one step, so that path always holds a whole model; the
+     * previous one, now at tmp, is then removed (and by a signal, if one comes first). */
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) == 0) {
+        *moved = 1;
+        return retire_previous(tmp, path);
+    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+        return gpuals_fail(GPUALS_ERR_IO, "cannot replace %s with %s: %s", path, tmp,
+                           strerror(errno));
+
+    /* A file system that cannot swap: move the previous model aside, then the new one in.
+     * From here a signal leaves both where they are rather than remove the new one. */
+    tmppath_drop(tmp_slot);
+    char *old = unique_sibling_dir(target, ".old-");
+    if (!old)
+        return gpuals_fail(GPUALS_ERR_IO, "cannot create a directory beside %s: %s", path,
+                           strerror(errno));
     gpuals_status s = GPUALS_OK;
     if (rename(target, old) != 0) {
-        s = gpuals_fail(GPUALS_ERR_IO, "cannot move the previous model %s aside: %s", target,
+        s = gpuals_fail(GPUALS_ERR_IO, "cannot move the previous model %s aside: %s", path,
                         strerror(errno));
+        rmdir(old);
     } else if (rename(tmp, target) != 0) {
         int e = errno;
         if (rename(old, target) == 0)
-            s = gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, target,
+            s = gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
                             strerror(e));
         else
             s = gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s; the previous model "
-                            "is now at %s", tmp, target, strerror(e), old);
-    } else if (remove_flat_dir(old) != 0) {
-        s = gpuals_fail(GPUALS_ERR_IO, "the model was saved to %s, but the previous model, "
-                        "moved to %s, could not be removed: %s", target, old, strerror(errno));
+                            "is now at %s", tmp, path, strerror(e), old);
+    } else {
+        *moved = 1;
+        s = retire_previous(old, path);
     }
     free(old);
     return s;
@@ -513,28 +617,24 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
                            "matrix does not match its %lld users x %lld items",
                            (long long)m->n_users, (long long)m->n_items);
 
-    /* The target without trailing slashes, and the temporary sibling. */
-    char *target = strdup(path);
-    if (!target) return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
-    size_t len = strlen(target);
-    while (len > 1 && target[len - 1] == '/') target[--len] = '\0';
-    char *tmp = sibling_path(target, ".tmp-");
+    /* Where it goes, and a new temporary directory beside it. */
+    char *target = NULL;
+    GPUALS_TRY(resolve_target(path, &target));
+    char *tmp = unique_sibling_dir(target, ".tmp-");
     if (!tmp) {
+        gpuals_status s = gpuals_fail(GPUALS_ERR_IO, "cannot create a directory beside %s: %s",
+                                      path, strerror(errno));
         free(target);
-        return gpuals_fail(GPUALS_ERR_NOMEM, "model save: out of memory");
+        return s;
     }
 
-    /* A leftover temporary directory of this pid is ours to clear; then write and install. */
-    struct stat st;
-    if (lstat(tmp, &st) == 0 && S_ISDIR(st.st_mode)) remove_flat_dir(tmp);
-    gpuals_status s = GPUALS_OK;
-    if (mkdir(tmp, 0777) != 0)
-        s = gpuals_fail(GPUALS_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    if (s == GPUALS_OK) {
-        s = save_files(m, tmp);
-        if (s == GPUALS_OK) s = install_dir(tmp, target);
-        if (s != GPUALS_OK && lstat(tmp, &st) == 0) remove_flat_dir(tmp);
-    }
+    /* Write, then install; a failure before the new model moved removes what was written. */
+    int slot = tmppath_add(tmp, TMPPATH_MODEL_DIR, file_names);
+    int moved = 0;
+    gpuals_status s = save_files(m, tmp);
+    if (s == GPUALS_OK) s = install_dir(tmp, slot, target, path, &moved);
+    if (!moved) remove_model_dir(tmp);
+    tmppath_drop(slot);
 
     /* Make the renames durable. */
     if (s == GPUALS_OK) {
@@ -700,15 +800,27 @@ static gpuals_status read_params(json_t *root, const char *where, gpuals_params 
     p->solver = (gpuals_solver)v;
     GPUALS_TRY(get_int32(o, "params", "cg_steps", where, 0, &p->cg_steps));
     GPUALS_TRY(get_seed(o, where, &p->seed));
+    /* The thread count is a hint for training again, and earlier versions allowed any: a
+     * larger one reads as the largest allowed now. */
     int64_t threads = 0;
-    GPUALS_TRY(get_int(o, "params", "threads", where, 0, GPUALS_MAX_THREADS, &threads));
-    p->threads = (int)threads;
+    GPUALS_TRY(get_int(o, "params", "threads", where, 0, INT32_MAX, &threads));
+    p->threads = threads > GPUALS_MAX_THREADS ? GPUALS_MAX_THREADS : (int)threads;
     GPUALS_TRY(get_enum(o, "params", "dtype", where, dtype_names, COUNT_OF(dtype_names), &v));
     p->dtype = (gpuals_dtype)v;
     GPUALS_TRY(get_bool(o, "params", "compute_loss", where, &p->compute_loss));
     GPUALS_TRY(get_enum(o, "params", "device", where, device_names, COUNT_OF(device_names),
                         &v));
     p->device = (gpuals_device)v;
+
+    /* Each value in range, as training would require (alpha > 0, say); the device is a record
+     * of what was asked, not checked against the dtype. */
+    gpuals_params values = *p;
+    values.device = GPUALS_DEVICE_AUTO;
+    if (model_check_params(&values) != GPUALS_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", gpuals_last_error());
+        return gpuals_fail(GPUALS_ERR_MISMATCH, "%s: params: %s: " DAMAGED, where, why);
+    }
     return GPUALS_OK;
 }
 
@@ -1093,7 +1205,7 @@ static gpuals_status parse_tsv_line(gpuals_model *m, const char *path, int64_t k
     char *end;
     errno = 0;
     long long idx = strtoll(f[0], &end, 10);
-    if (fl[0] == 0 || *end != '\0' || errno != 0 || idx != (long long)k)
+    if (fl[0] == 0 || end != f[0] + fl[0] || errno != 0 || idx != (long long)k)
         return gpuals_fail(GPUALS_ERR_PARSE, "%s:%lld: index \"%s\", expected %lld", path,
                            lineno, f[0], (long long)k);
 

@@ -537,22 +537,63 @@ gpuals_status query_recommend_vector(const gpuals_model *m, const float *x, cons
 /* Similar items and users                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Top-n rows of F (rows x f) by cosine similarity to row q. */
-static gpuals_status similar_core(const float *F, int64_t rows, int f, int64_t q, int n,
+/* 1 for each user (items 0) or item (items 1) of m without an interaction of positive
+ * confidence in the training data: its exact factors are zero, and what the solver left in them
+ * is rounding, whose direction means nothing. NULL when out of memory. */
+static unsigned char *cold_rows(const gpuals_model *m, int items)
+{
+    int64_t n = items ? m->n_items : m->n_users;
+    unsigned char *cold = malloc(n > 0 ? (size_t)n : 1);
+    if (!cold) return NULL;
+    memset(cold, 1, (size_t)n);
+    const csr *c = &m->conf;
+    for (int64_t u = 0; u < c->rows; u++)
+        for (int64_t j = c->indptr[u]; j < c->indptr[u + 1]; j++)
+            if (c->data[j] > 0) cold[items ? (int64_t)c->indices[j] : u] = 0;
+    return cold;
+}
+
+/* Top-n users (items 0) or items (items 1) of m by cosine similarity to q. Rows without a
+ * positive interaction are like nothing: never returned, and refused as the query. */
+static gpuals_status similar_core(const gpuals_model *m, int items, int64_t q, int n,
                                   int include_self, gpuals_hit *hits, int *n_out)
 {
+    const float *F = items ? m->Y : m->X;
+    const int64_t rows = items ? m->n_items : m->n_users;
+    const int f = m->factors;
+    const char *what = items ? "item" : "user";
+    const char *id = items ? gpuals_model_item_id(m, q) : gpuals_model_user_id(m, q);
+
+    /* The query must have a direction. */
+    unsigned char *allowed = cold_rows(m, items);
     float *inv = malloc(rows ? (size_t)rows * sizeof *inv : 1);
-    if (!inv) return gpuals_fail(GPUALS_ERR_NOMEM, "similar: out of memory for %lld norms",
-                                 (long long)rows);
-    row_inv_norms(F, rows, f, inv);
-    int64_t self = include_self ? -1 : q;
-    topn_filter flt;
-    memset(&flt, 0, sizeof flt);
-    flt.col_scale = inv;
-    flt.query_scale = &inv[q];
-    flt.self = &self;
-    gpuals_status s = topn_one(F + (size_t)q * (size_t)f, F, rows, f, &flt, n, hits, n_out);
+    gpuals_status s = GPUALS_OK;
+    if (!inv || !allowed)
+        s = gpuals_fail(GPUALS_ERR_NOMEM, "similar: out of memory for %lld norms",
+                        (long long)rows);
+    else if (allowed[q])
+        s = gpuals_fail(GPUALS_ERR_EMPTY, "%s %s has no interaction with a positive confidence "
+                        "in the training data, so its exact factor vector is zero: it is like "
+                        "nothing", what, id);
+    else if (all_zero(F + (size_t)q * (size_t)f, f))
+        s = gpuals_fail(GPUALS_ERR_EMPTY, "%s %s has a factor vector of zeros: it is like "
+                        "nothing", what, id);
+
+    /* The others by cosine, those without a direction left out. */
+    if (s == GPUALS_OK) {
+        for (int64_t r = 0; r < rows; r++) allowed[r] = !allowed[r];
+        row_inv_norms(F, rows, f, inv);
+        int64_t self = include_self ? -1 : q;
+        topn_filter flt;
+        memset(&flt, 0, sizeof flt);
+        flt.col_scale = inv;
+        flt.query_scale = &inv[q];
+        flt.self = &self;
+        flt.allowed = allowed;
+        s = topn_one(F + (size_t)q * (size_t)f, F, rows, f, &flt, n, hits, n_out);
+    }
     free(inv);
+    free(allowed);
     return s;
 }
 
@@ -562,7 +603,7 @@ gpuals_status gpuals_similar_items(const gpuals_model *m, int64_t i, int n, int 
     GPUALS_TRY(check_ranked_args(n, hits, n_out, "gpuals_similar_items"));
     GPUALS_TRY(check_model(m, "gpuals_similar_items"));
     GPUALS_TRY(check_index(i, m->n_items, "gpuals_similar_items", "item"));
-    return similar_core(m->Y, m->n_items, m->factors, i, n, include_self, hits, n_out);
+    return similar_core(m, 1, i, n, include_self, hits, n_out);
 }
 
 gpuals_status gpuals_similar_users(const gpuals_model *m, int64_t u, int n, int include_self,
@@ -571,7 +612,7 @@ gpuals_status gpuals_similar_users(const gpuals_model *m, int64_t u, int n, int 
     GPUALS_TRY(check_ranked_args(n, hits, n_out, "gpuals_similar_users"));
     GPUALS_TRY(check_model(m, "gpuals_similar_users"));
     GPUALS_TRY(check_index(u, m->n_users, "gpuals_similar_users", "user"));
-    return similar_core(m->X, m->n_users, m->factors, u, n, include_self, hits, n_out);
+    return similar_core(m, 0, u, n, include_self, hits, n_out);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -769,10 +810,13 @@ gpuals_status query_user_confidences(const gpuals_model *m, const int64_t *items
         free(val);
         return gpuals_fail(GPUALS_ERR_NOMEM, "fold-in: out of memory");
     }
+    /* The threshold is met at the float precision the values come in: 0.7f (just below 0.7)
+     * passes a min_rating of 0.7, as the line "0.7" does in a file. */
     double min_rating = m->summary.min_rating;
+    const float min_f = (float)min_rating;
     int64_t kept = 0, filtered = 0;
     for (int64_t k = 0; k < n; k++) {
-        if (!((double)values[k] >= min_rating)) {
+        if (!((double)values[k] >= min_rating || values[k] >= min_f)) {
             filtered++;
             continue;
         }

@@ -34,7 +34,8 @@
  * (or a .mtx / .mm file name) is Matrix Market, "::" is .dat, the exact MovieLens CSV header is
  * mlcsv, four tab-separated fields are u.data, and anything else is generic delimited.
  * Headers: the first non-blank line of a MovieLens CSV, u.data or generic file is a header
- * when its rating field is not a number (.dat files never have one). In a generic file, a first
+ * when its rating field is a word, not a number or a bad one such as "nan", "inf" or an empty
+ * field (.dat files never have one). In a generic file, a first
  * line of 2 to 4 fields that are all common column names (user, userId, user_id, item,
  * movieId, rating, count, timestamp, ...; case-insensitive) is a header too. Otherwise a
  * generic file with two fields has a header when its first line holds two non-integers and the
@@ -55,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "status.h"
 
@@ -779,6 +781,22 @@ static int is_column_name(field f)
     return 0;
 }
 
+/* 1 when f could be a column name rather than a bad value: it is not empty and does not read as
+ * a number to strtod, whole (so "nan", "inf" and "1e400", which the value check refuses, make
+ * a first line a bad data line, not a header). */
+static int could_be_name(field f)
+{
+    char buf[64];
+    if (f.n == 0) return 0;
+    if (f.n >= sizeof buf) return 1;
+    memcpy(buf, f.s, f.n);
+    buf[f.n] = '\0';
+    char *end;
+    (void)strtod(buf, &end);
+    while (end > buf && end < buf + f.n && (*end == ' ' || *end == '\t')) end++;
+    return end != buf + f.n;
+}
+
 /* Verdicts of header_verdict. */
 enum { NOT_HEADER, HEADER_BY_NAMES, HEADER_UNDECIDED, HEADER_BY_VALUE };
 
@@ -786,9 +804,9 @@ enum { NOT_HEADER, HEADER_BY_NAMES, HEADER_UNDECIDED, HEADER_BY_VALUE };
  * HEADER_BY_VALUE yes, NOT_HEADER no, HEADER_UNDECIDED when the next line decides (a generic
  * two-field line of non-integers that are not all column names). A header is, in a generic
  * file of 2 to 4 fields, a line whose fields are all common column names (by names), or a line
- * whose rating field is not a number while its ids are not both integers (by value: a line of
- * integer ids is data, so a bad value there is reported, not skipped); .dat files never have
- * one. */
+ * whose rating field is a word (not empty, and not a number even to strtod, which reads "nan",
+ * "inf" and "1e400") while its ids are not both integers (by value: a line of integer ids is
+ * data, so a bad value there is reported, not skipped); .dat files never have one. */
 static int header_verdict(parse_ctx *c, const char *s, size_t n)
 {
     if (c->format == GPUALS_FORMAT_DAT) return 0;
@@ -803,7 +821,7 @@ static int header_verdict(parse_ctx *c, const char *s, size_t n)
     }
     double v;
     if (nf >= 3 && nf <= 4 && reader_parse_number(f[2].s, f[2].n, &v) != 0 &&
-        !(is_integer(f[0]) && is_integer(f[1])))
+        could_be_name(f[2]) && !(is_integer(f[0]) && is_integer(f[1])))
         return HEADER_BY_VALUE;
     if (c->format == GPUALS_FORMAT_DELIM && nf == 2 && !is_integer(f[0]) && !is_integer(f[1]))
         return HEADER_UNDECIDED;
@@ -910,8 +928,10 @@ static gpuals_status empty_reason(const parse_ctx *c)
         if (c->header_seen)
             return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines after the header",
                                c->path);
-        return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines (the file is empty)",
-                           c->path);
+        struct stat st;
+        int empty = stat(c->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+        return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines (the file %s)", c->path,
+                           empty ? "is empty" : "holds only blank lines");
     }
     if (k->bad_lines == k->raw_lines)
         return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no valid rating lines: all %lld were "

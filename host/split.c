@@ -2,9 +2,11 @@
  * split.c - seeded random and leave-k-out splits of an interaction CSR (see split.h).
  *
  * Draws. Entry (u, i) gets the uniform number
- *     d(u, i) = top 53 bits of mix(mix(mix(seed ^ TAG) ^ u) ^ i) / 2^53,
- * where mix is the SplitMix64 finaliser shared with the factor initialisation (init_rng.h) and
- * TAG keeps split draws apart from initial factors made with the same seed.
+ *     d(u, i) = top 53 bits of mix(mix(mix(seed ^ TAG) ^ key(u)) ^ key(i)) / 2^53,
+ * where mix is the SplitMix64 finaliser shared with the factor initialisation (init_rng.h), TAG
+ * keeps split draws apart from initial factors made with the same seed, and key is the XXH64
+ * hash (seed 0) of the raw id for data read from a file (the index for a bare matrix): the
+ * dense indices follow the order of first appearance in the file, the ids do not.
  *
  * Random split: (u, i) goes to test when d(u, i) < F. `implicit` instead draws numpy uniforms
  * in the COO order of the matrix and sends r >= 1 - F to test; the distribution of the split is
@@ -23,6 +25,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#include <xxhash.h>
 
 #include "init_rng.h"
 #include "status.h"
@@ -43,6 +47,53 @@ void split_options_default(split_options *o)
     o->test_fraction = 0.2;
     o->leave_k = 1;
     o->seed = 0;
+    o->row_keys = NULL;
+    o->col_keys = NULL;
+}
+
+/* XXH64 of each id of m, into a new array (NULL when out of memory). */
+static uint64_t *id_keys(const idmap *m)
+{
+    int64_t n = idmap_size(m);
+    uint64_t *k = malloc((size_t)(n > 0 ? n : 1) * sizeof *k);
+    if (k == NULL) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        const char *id = idmap_name(m, i);
+        k[i] = XXH64(id, strlen(id), 0);
+    }
+    return k;
+}
+
+gpuals_status split_use_ids(const gpuals_data *d, split_options *o)
+{
+    uint64_t *rows = id_keys(d->users), *cols = id_keys(d->items);
+    if (rows == NULL || cols == NULL) {
+        free(rows);
+        free(cols);
+        return gpuals_fail(GPUALS_ERR_NOMEM, "out of memory for the split's id keys");
+    }
+    o->row_keys = rows;
+    o->col_keys = cols;
+    return GPUALS_OK;
+}
+
+void split_keys_free(split_options *o)
+{
+    free(o->row_keys);
+    free(o->col_keys);
+    o->row_keys = NULL;
+    o->col_keys = NULL;
+}
+
+/* The key of row u or column i under o. */
+static inline uint64_t row_key(const split_options *o, int64_t u)
+{
+    return o->row_keys != NULL ? o->row_keys[u] : (uint64_t)u;
+}
+
+static inline uint64_t col_key(const split_options *o, int64_t i)
+{
+    return o->col_keys != NULL ? o->col_keys[i] : (uint64_t)i;
 }
 
 const char *split_kind_name(split_kind k)
@@ -63,11 +114,11 @@ gpuals_status split_kind_parse(const char *name, split_kind *out)
     return gpuals_fail(GPUALS_ERR_USAGE, "unknown split '%s': use random or leave-k-out", name);
 }
 
-double split_draw(uint64_t seed, int64_t row, int64_t col)
+double split_draw(uint64_t seed, uint64_t row_key, uint64_t col_key)
 {
     uint64_t h = init_rng_mix(seed ^ SPLIT_TAG);
-    h = init_rng_mix(h ^ (uint64_t)row);
-    h = init_rng_mix(h ^ (uint64_t)col);
+    h = init_rng_mix(h ^ row_key);
+    h = init_rng_mix(h ^ col_key);
     return (double)(h >> 11) * (1.0 / 9007199254740992.0); /* 2^53 */
 }
 
@@ -76,12 +127,13 @@ double split_draw(uint64_t seed, int64_t row, int64_t col)
 /* ------------------------------------------------------------------------------------------ */
 
 /* Random split: to_test[j] = 1 for entries whose draw falls below the fraction. */
-static void mark_random(const csr *r, double fraction, uint64_t seed, unsigned char *to_test)
+static void mark_random(const csr *r, const split_options *o, unsigned char *to_test)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t u = 0; u < r->rows; u++)
         for (int64_t j = r->indptr[u]; j < r->indptr[u + 1]; j++)
-            to_test[j] = split_draw(seed, u, r->indices[j]) < fraction;
+            to_test[j] = split_draw(o->seed, row_key(o, u), col_key(o, r->indices[j])) <
+                         o->test_fraction;
 }
 
 typedef struct {
@@ -98,8 +150,9 @@ static int ranked_entry_cmp(const void *a, const void *b)
 }
 
 /* Leave-k-out: in each row with more than k + 1 entries, mark the k smallest draws. */
-static gpuals_status mark_leave_k(const csr *r, int k, uint64_t seed, unsigned char *to_test)
+static gpuals_status mark_leave_k(const csr *r, const split_options *o, unsigned char *to_test)
 {
+    const int k = o->leave_k;
     /* One scratch buffer long enough for the longest row. */
     int64_t longest = 0;
     for (int64_t u = 0; u < r->rows; u++)
@@ -114,7 +167,7 @@ static gpuals_status mark_leave_k(const csr *r, int k, uint64_t seed, unsigned c
         int64_t len = csr_row_len(r, u), start = r->indptr[u];
         if (len <= (int64_t)k + 1) continue;
         for (int64_t j = 0; j < len; j++) {
-            scratch[j].draw = split_draw(seed, u, r->indices[start + j]);
+            scratch[j].draw = split_draw(o->seed, row_key(o, u), col_key(o, r->indices[start + j]));
             scratch[j].pos = start + j;
         }
         qsort(scratch, (size_t)len, sizeof *scratch, ranked_entry_cmp);
@@ -188,9 +241,9 @@ gpuals_status split_csr(const csr *r, const split_options *o, csr *train, csr *t
                            (long long)r->nnz, r->nnz == 1 ? "interaction" : "interactions");
     gpuals_status s = GPUALS_OK;
     if (o->kind == SPLIT_RANDOM)
-        mark_random(r, o->test_fraction, o->seed, to_test);
+        mark_random(r, o, to_test);
     else
-        s = mark_leave_k(r, o->leave_k, o->seed, to_test);
+        s = mark_leave_k(r, o, to_test);
 
     /* Copy each side out. */
     if (s == GPUALS_OK) s = copy_side(r, to_test, 0, train);
@@ -228,14 +281,16 @@ gpuals_status split_check_test(const csr *r, const split_options *o, const csr *
                        r->nnz == 1 ? "interaction" : "interactions");
 }
 
-gpuals_status split_validation(const csr *train, double fraction, uint64_t seed, csr *fit,
-                               csr *valid)
+gpuals_status split_validation(const csr *train, double fraction, const split_options *o,
+                               csr *fit, csr *valid)
 {
-    split_options o;
-    split_options_default(&o);
-    o.test_fraction = fraction;
-    o.seed = init_rng_mix(seed ^ VALID_TAG);
-    return split_csr(train, &o, fit, valid);
+    split_options v;
+    split_options_default(&v);
+    v.test_fraction = fraction;
+    v.seed = init_rng_mix(o->seed ^ VALID_TAG);
+    v.row_keys = o->row_keys;
+    v.col_keys = o->col_keys;
+    return split_csr(train, &v, fit, valid);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -359,7 +414,9 @@ gpuals_status gpuals_data_split(const gpuals_data *d, const gpuals_split_options
         .seed = o->seed,
     };
     csr tr, te;
+    GPUALS_TRY(split_use_ids(d, &so));
     gpuals_status s = split_csr(&d->ratings, &so, &tr, &te);
+    split_keys_free(&so);
     if (s != GPUALS_OK) return gpuals_fail_context(s, "gpuals_data_split");
     gpuals_data *a = NULL, *b = NULL;
     s = split_check_test(&d->ratings, &so, &te);

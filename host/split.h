@@ -12,7 +12,10 @@
  *                K entries chosen uniformly at random go to test; other users stay in train.
  *
  * The draws are counter-based: each entry's uniform number is a hash of (seed, user, item), so
- * a split depends only on the seed and the set of entries, not on their order or on threads.
+ * a split depends only on the seed and the set of entries, not on threads. Users and items are
+ * named to the hash by keys: hashes of their raw ids (split_use_ids) for data read from a file,
+ * so that the same log with its lines in another order (which numbers users and items
+ * differently) is split the same way; their indices otherwise.
  *
  * A validation side can be carved out of a train side in turn (split_validation), for choosing
  * settings without looking at the test side; its draws are independent of the test split's.
@@ -33,18 +36,27 @@ typedef struct {
     double test_fraction;  /* SPLIT_RANDOM: probability of test, in [0, 1] */
     int leave_k;           /* SPLIT_LEAVE_K_OUT: entries held out per eligible user, >= 1 */
     uint64_t seed;
+    uint64_t *row_keys;    /* NULL, or one key per row (user) for the draws; else the index */
+    uint64_t *col_keys;    /* NULL, or one key per column (item); else the index */
 } split_options;
 
-/* Defaults: random, test fraction 0.2, leave-k 1, seed 0. */
+/* Defaults: random, test fraction 0.2, leave-k 1, seed 0, keys NULL. */
 void split_options_default(split_options *o);
+
+/* Key the draws of o by d's raw ids: row_keys and col_keys become the XXH64 hashes of d's user
+ * and item ids (new arrays; split_keys_free releases them). GPUALS_ERR_NOMEM when allocation
+ * fails (o unchanged). */
+gpuals_status split_use_ids(const gpuals_data *d, split_options *o);
+void split_keys_free(split_options *o);
 
 /* "random" or "leave-k-out"; split_kind_parse reads the same names (GPUALS_ERR_USAGE, naming
  * both, for anything else). */
 const char *split_kind_name(split_kind k);
 gpuals_status split_kind_parse(const char *name, split_kind *out);
 
-/* The uniform number in [0, 1) of entry (row, col) under seed: the draw both protocols use. */
-double split_draw(uint64_t seed, int64_t row, int64_t col);
+/* The uniform number in [0, 1) of the entry whose row and column have keys row_key and
+ * col_key, under seed: the draw both protocols use. */
+double split_draw(uint64_t seed, uint64_t row_key, uint64_t col_key);
 
 /* Split r into *train and *test (both r->rows x r->cols, new CSRs the caller frees with
  * csr_free). GPUALS_ERR_USAGE for a fraction outside [0, 1] or K < 1; GPUALS_ERR_NOMEM when
@@ -58,12 +70,13 @@ gpuals_status split_csr(const csr *r, const split_options *o, csr *train, csr *t
  * the most any user has). */
 gpuals_status split_check_test(const csr *r, const split_options *o, const csr *test);
 
-/* Carve a validation side out of train (the train side of a split made with seed): each stored
+/* Carve a validation side out of train (the train side of a split made with o): each stored
  * entry goes to *valid with probability fraction, the rest to *fit, as the random split draws
- * but under a seed derived from seed, so that the draws do not depend on those that made the
- * test side. Same partition guarantees and failures as split_csr (fraction in [0, 1]). */
-gpuals_status split_validation(const csr *train, double fraction, uint64_t seed, csr *fit,
-                               csr *valid);
+ * (with o's keys) but under a seed derived from o's, so that the draws do not depend on those
+ * that made the test side. Same partition guarantees and failures as split_csr (fraction in
+ * [0, 1]). */
+gpuals_status split_validation(const csr *train, double fraction, const split_options *o,
+                               csr *fit, csr *valid);
 
 /* A gpuals_data for training on the train side of a split of d: its ratings are a copy of
  * train (which must have d's shape) with the transpose built; the id maps, titles and paths

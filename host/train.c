@@ -42,7 +42,7 @@ void gpuals_params_default(gpuals_params *p)
 /* Every setting of p in the range gpuals.h gives it, and every enum one of its constants:
  * GPUALS_ERR_USAGE naming the first that is not. The engines check again, but their messages
  * name their own functions; these speak of the settings as the caller set them. */
-static gpuals_status check_params(const gpuals_params *p)
+gpuals_status model_check_params(const gpuals_params *p)
 {
     if (p->factors < 1)
         return gpuals_fail(GPUALS_ERR_USAGE, "factors must be at least 1 (got %d)", p->factors);
@@ -113,7 +113,7 @@ gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_
     *out = NULL;
     if (!d) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: the data is NULL");
     if (!p) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_train: the settings are NULL");
-    GPUALS_TRY(check_params(p));
+    GPUALS_TRY(model_check_params(p));
     if (d->ratings.nnz == 0) return gpuals_fail(GPUALS_ERR_EMPTY, "no interactions to train on");
 
     /* Confidences in both orientations. */

@@ -282,9 +282,12 @@ void gpuals_rec_options_default(gpuals_rec_options *o);
 gpuals_status gpuals_recommend(const gpuals_model *m, int64_t u, int n,
                                const gpuals_rec_options *o, gpuals_hit *hits, int *n_out);
 
-/* Top-n items by cosine similarity to item i (i itself left out unless include_self). A zero
- * vector has similarity 0 with everything: a zero query (such as a user recommend refuses with
- * GPUALS_ERR_EMPTY) gets every similarity 0, in index order, not an error. */
+/* Top-n items by cosine similarity to item i (i itself left out unless include_self); users
+ * likewise. A user or item without an interaction of positive confidence in the training data
+ * (only dislikes) has an exact factor vector of zero, and the CG solver leaves it rounding
+ * noise whose direction means nothing: as the query it is GPUALS_ERR_EMPTY (as recommend
+ * refuses such a user), and it is never returned. A zero vector otherwise has similarity 0
+ * with everything; as the query, GPUALS_ERR_EMPTY. */
 gpuals_status gpuals_similar_items(const gpuals_model *m, int64_t i, int n, int include_self,
                                    gpuals_hit *hits, int *n_out);
 gpuals_status gpuals_similar_users(const gpuals_model *m, int64_t u, int n, int include_self,
@@ -338,7 +341,7 @@ typedef enum {
 
 typedef struct {
     gpuals_split_kind kind;
-    double test_fraction;  /* GPUALS_SPLIT_RANDOM: in [0, 1] */
+    double test_fraction;  /* GPUALS_SPLIT_RANDOM: in (0, 1), as 0 or 1 leaves a side empty */
     int leave_k;           /* GPUALS_SPLIT_LEAVE_K_OUT: >= 1 */
     uint64_t seed;
 } gpuals_split_options;
@@ -349,14 +352,18 @@ void gpuals_split_options_default(gpuals_split_options *o);
 /* Split d's stored interactions into a train and a test side, as `gpu-als eval` does: every
  * interaction lands on exactly one side with its value, and both sides keep d's users, items,
  * ids and titles (so a model trained on *train can be evaluated on *test). The draws depend only
- * on the seed and the interactions, not on thread count or file order. Both sides are the
- * caller's to free with gpuals_data_free. GPUALS_ERR_USAGE for options out of range,
- * GPUALS_ERR_EMPTY, saying why, when the test side would hold nothing. */
+ * on the seed and the interactions (users and items by their raw ids), not on thread count or
+ * file order. Both sides are the caller's to free with gpuals_data_free. GPUALS_ERR_USAGE for
+ * options out of range, GPUALS_ERR_EMPTY, saying why, when either side would hold nothing (a
+ * test fraction of 0 or 1 always does). */
 gpuals_status gpuals_data_split(const gpuals_data *d, const gpuals_split_options *o,
                                 gpuals_data **train, gpuals_data **test);
 
 /* Ranking metrics at k over the users with a relevant test interaction (a positive value on an
- * item that is not among the user's training items); the others are counted in skipped. Each
+ * item that is not among the user's training items); the others are counted in skipped. Users
+ * with relevant test interactions but no positive training interaction are left out as well,
+ * counted in cold: their factors are zero in exact arithmetic, so their ranking would measure
+ * the item order rather than the model (as Spark's coldStartStrategy "drop"). Each
  * user's candidates are the items outside their training items. For a user with hits_u relevant
  * items in the top k and m_u = min(k, relevant items):
  *   implicit_precision  sum hits_u / sum m_u (what the `implicit` library calls precision@k)
@@ -369,15 +376,18 @@ typedef struct {
     int k;
     int64_t users;    /* users evaluated */
     int64_t skipped;  /* users without a relevant test interaction */
+    int64_t cold;     /* users with one but no positive training interaction (left out) */
     int has_auc;      /* 0 when evaluated with full_auc 0: auc is then 0 */
     double implicit_precision, precision, recall, map, ndcg, implicit_auc, auc;
 } gpuals_metrics;
 
-/* Evaluate m, trained on the train side of a gpuals_data_split, on its test side at k >= 1.
- * full_auc 1 ranks every candidate (for auc); 0 ranks only the top k, much faster, and leaves
- * auc out. The model's training interactions are its training items. test must have the model's
- * users and items, with the same raw ids at the same indices (GPUALS_ERR_MISMATCH naming the
- * first that differs); GPUALS_ERR_EMPTY when no user has a relevant test interaction. The
+/* Evaluate m, trained on the train side of a gpuals_data_split, on its test side at k >= 1 (a
+ * k above the number of items ranks them all; the positions past them are misses and cost
+ * nothing). full_auc 1 ranks every candidate (for auc); 0 ranks only the top k, much faster,
+ * and leaves auc out. The model's training interactions are its training items. test must have
+ * the model's users and items, with the same raw ids at the same indices (GPUALS_ERR_MISMATCH
+ * naming the first that differs); GPUALS_ERR_EMPTY when no user is left to evaluate (with a
+ * relevant test interaction and a positive training one). The
  * numbers equal those `gpu-als eval` prints for the same data, split and settings. */
 gpuals_status gpuals_evaluate(const gpuals_model *m, const gpuals_data *test, int k, int full_auc,
                               gpuals_metrics *out);

@@ -503,8 +503,9 @@ static void test_early_stop_is_recorded(void **state)
     gpuals_model_free(back);
 }
 
-/* A user whose every rating is negative (disliked) has the exact factors 0: recommend refuses
- * it, saying so, under both solvers, while explain has nothing to show and similar answers. */
+/* A user whose every rating is negative (disliked) has the exact factors 0: recommend and
+ * similar refuse it, saying so, under both solvers, explain has nothing to show, and no other
+ * user's similar list holds it. */
 static void test_user_with_only_disliked_items(void **state)
 {
     (void)state;
@@ -556,7 +557,17 @@ static void test_user_with_only_disliked_items(void **state)
         assert_int_equal(gpuals_explain(m, g, 0, 4, &total, &model_score, hits, &n_out),
                          GPUALS_OK);
         assert_true(total == 0.0 && n_out == 0);
-        assert_int_equal(gpuals_similar_users(m, g, 3, 0, hits, &n_out), GPUALS_OK);
+        /* Its factors (rounding noise under CG) point nowhere: it is like no one, and no one
+         * is like it. */
+        assert_int_equal(gpuals_similar_users(m, g, 3, 0, hits, &n_out), GPUALS_ERR_EMPTY);
+        assert_non_null(strstr(gpuals_last_error(), "user grumpy has no interaction with a "
+                                                    "positive confidence"));
+        int64_t users = gpuals_model_users(m);
+        assert_true(users <= 8);
+        assert_int_equal(gpuals_similar_users(m, gpuals_model_user_index(m, "u1"), 8, 0, hits,
+                                              &n_out), GPUALS_OK);
+        assert_int_equal(n_out, users - 2);
+        for (int k = 0; k < n_out; k++) assert_true(hits[k].index != g);
         gpuals_model_free(m);
     }
     gpuals_data_free(d);
@@ -602,6 +613,41 @@ static void test_fold_in_as_the_loader(void **state)
     assert_memory_equal(x, ref, sizeof x);
     assert_int_equal(gpuals_fold_in(back, only_j, low, 1, x), GPUALS_ERR_EMPTY);
     gpuals_model_free(back);
+    remove_temp_dir(dir);
+}
+
+/* A min_rating that is not a float (0.7): a liked value 0.7f, the float nearest 0.7 and just
+ * below it, is kept, as the line "0.7" was when the data was loaded; 0.6f is dropped. */
+static void test_fold_in_decimal_min_rating(void **state)
+{
+    (void)state;
+    char dir[32], path[64];
+    make_temp_dir(dir);
+    snprintf(path, sizeof path, "%s/r.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("u1,a,0.7\nu1,b,1\nu2,a,1\nu2,c,0.7\nu3,b,0.7\nu3,c,1\nu3,a,0.6\n", f);
+    fclose(f);
+    gpuals_load_options lo;
+    gpuals_load_options_default(&lo);
+    lo.ratings_path = path;
+    lo.min_rating = 0.7;
+    gpuals_data *d = NULL;
+    assert_int_equal(gpuals_data_load(&lo, &d), GPUALS_OK);
+    assert_int_equal(gpuals_data_summary(d)->stored, 6);
+    gpuals_params p;
+    gpuals_params_default(&p);
+    p.factors = 2;
+    p.iters = 2;
+    p.device = GPUALS_DEVICE_CPU;
+    gpuals_model *m = NULL;
+    assert_int_equal(gpuals_train(d, &p, NULL, NULL, &m), GPUALS_OK);
+    int64_t a = gpuals_model_item_index(m, "a");
+    float x[2], seven[1] = {0.7f}, six[1] = {0.6f};
+    assert_int_equal(gpuals_fold_in(m, &a, seven, 1, x), GPUALS_OK);
+    assert_int_equal(gpuals_fold_in(m, &a, six, 1, x), GPUALS_ERR_EMPTY);
+    gpuals_model_free(m);
+    gpuals_data_free(d);
     remove_temp_dir(dir);
 }
 
@@ -966,6 +1012,7 @@ int main(void)
         cmocka_unit_test(test_early_stop_is_recorded),
         cmocka_unit_test(test_user_with_only_disliked_items),
         cmocka_unit_test(test_fold_in_as_the_loader),
+        cmocka_unit_test(test_fold_in_decimal_min_rating),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_new_user),

@@ -103,6 +103,19 @@ for solver in cg cholesky; do
 done
 expect_exit 0 recommend --ratings "$tmp/disliked.csv" --all-users --factors 2 --iters 2 \
   && contains "$tmp/err" "1 user with nothing to rank left out" && lacks "$tmp/out" "u1"
+# ...and is like no one (its factors are rounding noise), nor is anyone like it.
+expect_exit 5 similar --ratings "$tmp/disliked.csv" --user u1 --factors 2 --iters 2 -q \
+  && contains "$tmp/err" "user u1 has no interaction with a positive confidence"
+expect_exit 0 similar --ratings "$tmp/disliked.csv" --user u2 --factors 2 --iters 2 -q \
+  && contains "$tmp/out" "u3" && lacks "$tmp/out" "u1"
+
+# An id holding a tab (a quoted CSV field) is one TSV field in the results, escaped as \t.
+printf 'c,x,4\n"a\tb",x,5\n"a\tb",y,3\nc,z,5\nd,y,5\nd,z,1\n' > "$tmp/tabid.csv"
+expect_exit 0 recommend --ratings "$tmp/tabid.csv" --all-users --factors 2 --iters 2 -q \
+  && contains "$tmp/out" 'a\tb	1	'
+awk -F'\t' 'NF != 5 { bad = 1 } END { exit bad }' "$tmp/out" \
+  || { echo "FAIL: recommend rows do not all have the header's 5 columns";
+       failures=$((failures + 1)); }
 
 # A numerical failure names the row by its raw id: reg 0 leaves user a's exact system singular.
 printf 'a,x,1\na,y,1\nb,x,1\n' > "$tmp/singular.csv"
@@ -127,6 +140,7 @@ expect_full info -q
 expect_full info --json
 expect_full train --ratings "$FIX/tiny.tsv" --out "$tmp/full" --factors 2 --iters 1
 expect_full --version
+expect_full --iters 1 --factors 8 --json -q
 expect_full train --help
 
 # The --history file gets each row as its iteration completes (the row comes before the
@@ -145,5 +159,33 @@ rows=$(($(cat "$tmp/long.csv" 2>/dev/null | wc -l) - 1))
 [ "$seen" -ge 3 ] && [ "$rows" -ge "$seen" ] \
   || { echo "FAIL: stopped after $seen iterations, the history has $rows rows";
        failures=$((failures + 1)); }
+
+# A signal while results are being written removes the half-written temporary file (the
+# results go to a temporary name beside --out, renamed only when complete): the process dies
+# of the signal (143 for SIGTERM) and leaves nothing beside --out.
+mkdir "$tmp/sig"
+"$BIN" recommend --min-rating 3 --factors 8 --iters 1 --all-users -n 9000 -q \
+  --out "$tmp/sig/recs.tsv" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 600); do
+  compgen -G "$tmp/sig/recs.tsv.tmp-*" >/dev/null && break
+  sleep 0.05
+done
+if compgen -G "$tmp/sig/recs.tsv.tmp-*" >/dev/null; then
+  kill -TERM "$pid"
+  wait "$pid"
+  got=$?
+  left=$(ls -A "$tmp/sig")
+  [ "$got" -eq 143 ] && [ -z "$left" ] \
+    || { echo "FAIL: SIGTERM while writing --out: exit $got, left: $left";
+         failures=$((failures + 1)); }
+else
+  kill "$pid" 2>/dev/null
+  echo "FAIL: recommend --all-users --out never created its temporary file"
+  failures=$((failures + 1))
+fi
+
+# --plot draws SVG and says so for another extension, before any work.
+expect_exit 2 eval --plot "$tmp/curves.png" --iters 1 && contains "$tmp/err" "ending in .svg"
 
 finish

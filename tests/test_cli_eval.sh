@@ -117,6 +117,19 @@ else
     grep -q '"implicit_precision@5"' "$work/out" || fail "eval --json has no implicit_precision@5"
 fi
 
+# --- eval: users whose interactions all went to the test side are left out and counted ----------
+# (their factors are zero: a ranking of ties would score the item order, not the model)
+expect_exit 0 eval "${small[@]}" -q --test-fraction 0.9 --json
+python3 - "$work/out" <<'EOF' || fail "eval --json does not count the cold users apart"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["users_cold"] > 0 and d["users_evaluated"] > 0, d
+assert d["users_evaluated"] + d["users_cold"] + d["users_skipped"] == d["data"]["users"], d
+EOF
+expect_exit 0 eval "${small[@]}" -q --test-fraction 0.9
+grep -q "left out (no positive training interaction)" "$work/out" ||
+    fail "eval does not say it left out users without training interactions"
+
 # --- eval: leave-k-out holds out exactly K per eligible user --------------------------------------
 expect_exit 0 eval "${small[@]}" -q --split leave-k-out --leave-k 2
 test_entries=$(grep "^entries" "$work/out" | awk '{print $4}')
@@ -234,6 +247,9 @@ expect_exit 5 tune --ratings "$2/tests/fixtures/cli/tiny.tsv" --device cpu --ite
     --validation-fraction 0.01
 grep -q "no validation interactions" "$work/err" ||
     fail "tune with an empty validation split: $(cat "$work/err")"
+expect_exit 5 tune "${small[@]}" --test-fraction 0.2 --validation-fraction 0.99999
+grep -q "no training interactions: validation fraction 0.99999 held out all" "$work/err" ||
+    fail "tune with a validation split that takes every training entry: $(cat "$work/err")"
 
 # --- tune: selection on the test split is said; a validation split keeps the test split apart ----
 expect_exit 0 tune --help

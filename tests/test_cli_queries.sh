@@ -45,6 +45,11 @@ printf '  carol \r\n\n \t\r\nbob\t\r\n' >"$tmp/users-ws.txt"
 expect_exit 0 recommend "${M[@]}" --users "$tmp/users-ws.txt" -n 1
 [ "$(cut -f1 "$tmp/out" | tr '\n' ' ')" = "user carol bob " ] || { echo "FAIL: --users trimming";
   failures=$((failures + 1)); }
+# ...and with a UTF-8 byte order mark before the first id.
+printf '\xef\xbb\xbfcarol\nbob\n' >"$tmp/users-bom.txt"
+expect_exit 0 recommend "${M[@]}" --users "$tmp/users-bom.txt" -n 1
+[ "$(cut -f1 "$tmp/out" | tr '\n' ' ')" = "user carol bob " ] || { echo "FAIL: --users BOM";
+  failures=$((failures + 1)); }
 
 # Unknown users and items: exit 7 with the closest matches.
 expect_exit 7 recommend "${M[@]}" --user alicia && contains "$tmp/err" "alice"

@@ -13,6 +13,7 @@
  * sits next to the expected values below; L3 = 1/log2(3) = 0.6309298, L5 = 1/log2(5),
  * L6 = 1/log2(6), and 1/log2(2) = 1, 1/log2(4) = 0.5.
  */
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -374,7 +375,11 @@ static void test_eligible_users(void **state)
     assert_int_equal(metrics_eligible_users(&train, &empty), 0);
     assert_int_equal(metrics_eligible_users(&train, &dislikes), 0);
     assert_int_equal(metrics_eligible_users(&train, &in_train), 0);
-    assert_int_equal(metrics_eligible_users(&train, &some), 2); /* users 0 (item 4) and 3 */
+    /* User 0 (item 4); user 3's item 1 is relevant but user 3 has no training interaction. */
+    assert_int_equal(metrics_eligible_users(&train, &some), 1);
+    /* The other way round: user 0's test item is one of its training items, user 1 has no
+     * training interaction, and user 2's only one is a dislike. */
+    assert_int_equal(metrics_eligible_users(&some, &train), 0);
     assert_int_equal(metrics_eligible_users(&train, &other), -1);
     csr_free(&train);
     csr_free(&empty);
@@ -384,25 +389,44 @@ static void test_eligible_users(void **state)
     csr_free(&other);
 }
 
+/* K beyond the number of items: every metric but precision (hits / K) is what K = n_items
+ * gives, and K = INT_MAX costs no more than that (positions past every item count for
+ * nothing, so they are not walked). */
+static void test_k_beyond_items(void **state)
+{
+    (void)state;
+    metrics_result at_items, huge;
+    example_at(10, &at_items);
+    example_at(INT_MAX, &huge);
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        if (m == METRIC_PRECISION)
+            assert_near(huge.value[m] * INT_MAX, at_items.value[m] * 10, 1e-6);
+        else
+            assert_near(huge.value[m], at_items.value[m], 1e-12);
+    }
+}
+
 /* metrics_evaluate agrees with the hand-checked accumulator on the known-answer example when
  * the factors reproduce its rankings: item i is e_i and user u's vector gives each candidate a
- * score that decreases with its rank in the example (10 - rank). Ranking only the top K gives
- * the same metrics except `auc`, which is then left out. */
+ * score that decreases with its rank in the example (10 - rank). User c trains on item 9, the
+ * last of its ranking, so its candidates are the first nine. A fourth user with a test item,
+ * a vector and no training interaction is left out as cold. Ranking only the top K gives the
+ * same metrics except `auc`, which is then left out. */
 static void test_evaluate_matches_given_rankings(void **state)
 {
     (void)state;
-    enum { U = 3, I = 10, F = 10 };
-    const int32_t tr_r[] = {0, 1, 1}, tr_c[] = {9, 0, 1};
-    const float tr_v[] = {1, 1, 1};
-    const int32_t te_r[] = {0, 0, 1, 1, 1, 2}, te_c[] = {1, 4, 2, 5, 7, 6};
-    const float te_v[] = {1, 1, 1, 1, 1, 1};
+    enum { U = 4, I = 10, F = 10 };
+    const int32_t tr_r[] = {0, 1, 1, 2}, tr_c[] = {9, 0, 1, 9};
+    const float tr_v[] = {1, 1, 1, 1};
+    const int32_t te_r[] = {0, 0, 1, 1, 1, 2, 3}, te_c[] = {1, 4, 2, 5, 7, 6, 3};
+    const float te_v[] = {1, 1, 1, 1, 1, 1, 1};
     csr train, test;
-    build(U, I, 3, tr_r, tr_c, tr_v, &train);
-    build(U, I, 6, te_r, te_c, te_v, &test);
+    build(U, I, 4, tr_r, tr_c, tr_v, &train);
+    build(U, I, 7, te_r, te_c, te_v, &test);
     float X[U * F] = {0}, Y[I * F] = {0};
     for (int i = 0; i < I; i++) Y[i * F + i] = 1.0f;
-    const int64_t *ranks[U] = {rank_a, rank_b, rank_c};
-    const int lens[U] = {9, 8, 10};
+    const int64_t *ranks[U] = {rank_a, rank_b, rank_c, rank_c};
+    const int lens[U] = {9, 8, 9, 10};
     for (int u = 0; u < U; u++)
         for (int j = 0; j < lens[u]; j++) X[u * F + ranks[u][j]] = (float)(10 - j);
 
@@ -411,9 +435,16 @@ static void test_evaluate_matches_given_rankings(void **state)
         metrics_result got, top, want;
         assert_int_equal(metrics_evaluate(X, Y, F, &train, &test, ks[t], 1, &got), GPUALS_OK);
         assert_int_equal(metrics_evaluate(X, Y, F, &train, &test, ks[t], 0, &top), GPUALS_OK);
-        example_at(ks[t], &want);
+        metrics_acc acc;
+        metrics_acc_init(&acc, ks[t], 10);
+        metrics_acc_add(&acc, rank_a, NULL, 9, test_a, 2);
+        metrics_acc_add(&acc, rank_b, NULL, 8, test_b, 3);
+        metrics_acc_add(&acc, rank_c, NULL, 9, test_c, 1);
+        metrics_acc_result(&acc, &want);
         assert_int_equal(got.users, 3);
         assert_int_equal(got.skipped, 0);
+        assert_int_equal(got.cold, 1);
+        assert_int_equal(top.cold, 1);
         assert_int_equal(got.has_auc, 1);
         assert_int_equal(top.has_auc, 0);
         assert_int_equal(top.users, 3);
@@ -484,7 +515,9 @@ static void test_public_evaluation_is_the_cli_path(void **state)
         so.leave_k = 3;
         so.seed = 11;
         csr train, test;
+        assert_int_equal(split_use_ids(d, &so), GPUALS_OK);
         assert_int_equal(split_csr(&d->ratings, &so, &train, &test), GPUALS_OK);
+        split_keys_free(&so);
         gpuals_data *td = NULL;
         gpuals_model *m = NULL;
         assert_int_equal(split_train_data(d, &train, &td), GPUALS_OK);
@@ -543,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_perfect_recommender_factors),
         cmocka_unit_test(test_user_with_nothing_to_find_is_skipped),
+        cmocka_unit_test(test_k_beyond_items),
         cmocka_unit_test(test_eligible_users),
         cmocka_unit_test(test_evaluate_matches_given_rankings),
         cmocka_unit_test(test_fit_failure_names_run_iteration),

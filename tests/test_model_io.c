@@ -17,6 +17,8 @@
  * meta.json written before they were recorded still loads (unknown iterations, no filter).
  */
 #include <dirent.h>
+#include <pthread.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -25,6 +27,7 @@
 
 #include "lookup.h"
 #include "npy.h"
+#include "tmppath.h"
 #include "test_query_common.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -498,6 +501,197 @@ static void test_save_replaces_and_refuses(void **state)
     gpuals_model_free(back);
 }
 
+/* renameat2 as the library calls it, with a hook run once just before: what the hook does
+ * happens between a save's check of its target and the rename that replaces it. (The test is
+ * linked with --wrap=renameat2.) */
+int __real_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+                     unsigned int flags);
+int __wrap_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+                     unsigned int flags);
+static void (*before_rename)(void);
+static int no_exchange; /* act as a file system without RENAME_EXCHANGE */
+static char race_target[4200], race_other[4200];
+
+int __wrap_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+                     unsigned int flags)
+{
+    void (*hook)(void) = before_rename;
+    before_rename = NULL;
+    if (hook) hook();
+    if (no_exchange && (flags & RENAME_EXCHANGE)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return __real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* Someone adds a file to the previous model directory. */
+static void add_foreign_file(void) { write_raw(tq_path(race_target, "notes.txt"), "mine", 4); }
+
+/* Someone puts a link to their own directory where the previous model was. */
+static void swap_in_link(void)
+{
+    char aside[4300];
+    tq_format(aside, sizeof aside, "%s.moved", race_target);
+    assert_int_equal(rename(race_target, aside), 0);
+    assert_int_equal(symlink(race_other, race_target), 0);
+}
+
+/* Saves of one model to one path from two threads at once. */
+typedef struct {
+    const gpuals_model *m;
+    const char *path;
+    int failures;
+    char last_error[512];
+} saver;
+
+static void *save_repeatedly(void *arg)
+{
+    saver *sv = arg;
+    for (int k = 0; k < 8; k++) {
+        if (gpuals_model_save(sv->m, sv->path) != GPUALS_OK) {
+            sv->failures++;
+            snprintf(sv->last_error, sizeof sv->last_error, "%s", gpuals_last_error());
+        }
+    }
+    return NULL;
+}
+
+/* Whatever changes at the target while a save runs, the save deletes nothing it did not
+ * write; paths through the target itself and names like its temporary ones are safe too. */
+static void test_save_races(void **state)
+{
+    fixture *fx = *state;
+    char p[4300];
+    gpuals_model *back = NULL;
+
+    /* A file added to the previous model between the check and the swap: the new model is in
+     * place, the previous directory is kept (with the file) and the message says where. */
+    tq_format(race_target, sizeof race_target, "%s/race1", fx->dir);
+    TQ_OK(gpuals_model_save(fx->m, race_target));
+    before_rename = add_foreign_file;
+    assert_int_equal(gpuals_model_save(fx->m, race_target), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "changed during the save"));
+    const char *kept = strstr(gpuals_last_error(), "was kept at ");
+    assert_non_null(kept);
+    tq_format(p, sizeof p, "%s/notes.txt", kept + strlen("was kept at "));
+    assert_int_equal(file_size(p), 4);
+    TQ_OK(gpuals_model_load(race_target, &back));
+    gpuals_model_free(back);
+
+    /* The previous model replaced by a link to someone's directory holding files with model
+     * names: nothing in it is removed. */
+    tq_format(race_target, sizeof race_target, "%s/race2", fx->dir);
+    tq_format(race_other, sizeof race_other, "%s/theirs", fx->dir);
+    assert_int_equal(mkdir(race_other, 0777), 0);
+    write_raw(tq_path(race_other, "meta.json"), "{}", 2);
+    write_raw(tq_path(race_other, "report.docx"), "mine", 4);
+    TQ_OK(gpuals_model_save(fx->m, race_target));
+    before_rename = swap_in_link;
+    assert_int_equal(gpuals_model_save(fx->m, race_target), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "changed during the save"));
+    assert_int_equal(file_size(tq_path(race_other, "meta.json")), 2);
+    assert_int_equal(file_size(tq_path(race_other, "report.docx")), 4);
+    TQ_OK(gpuals_model_load(race_target, &back));
+    gpuals_model_free(back);
+    assert_null(before_rename);
+
+    /* A path that passes through the model it replaces ("m/../m"). */
+    tq_format(p, sizeof p, "%s/race3", fx->dir);
+    TQ_OK(gpuals_model_save(fx->m, p));
+    tq_format(p, sizeof p, "%s/race3/../race3", fx->dir);
+    TQ_OK(gpuals_model_save(fx->m, p));
+    TQ_OK(gpuals_model_load(p, &back));
+    gpuals_model_free(back);
+    assert_int_equal(count_entries(fx->dir, "race3.tmp-"), 0);
+    assert_int_equal(count_entries(fx->dir, "race3.old-"), 0);
+    tq_format(p, sizeof p, "%s/race3/..", fx->dir);
+    assert_int_equal(gpuals_model_save(fx->m, p), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "name the model directory itself"));
+
+    /* Where directories cannot be swapped, the previous model is moved aside first. */
+    no_exchange = 1;
+    fx->m->X[0] += 1.0f;
+    tq_format(p, sizeof p, "%s/race3", fx->dir);
+    TQ_OK(gpuals_model_save(fx->m, p));
+    TQ_OK(gpuals_model_load(p, &back));
+    assert_true(back->X[0] == fx->m->X[0]);
+    gpuals_model_free(back);
+    fx->m->X[0] -= 1.0f;
+    before_rename = add_foreign_file;
+    tq_format(race_target, sizeof race_target, "%s", p);
+    assert_int_equal(gpuals_model_save(fx->m, p), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "changed during the save"));
+    no_exchange = 0;
+    assert_int_equal(count_entries(fx->dir, "race3.tmp-"), 0);
+    assert_int_equal(count_entries(fx->dir, "race3.old-"), 1);
+
+    /* Directories already named like the save's temporary ones are someone else's. */
+    tq_format(p, sizeof p, "%s/race4", fx->dir);
+    for (int k = 0; k < 64; k++) {
+        char other[4400];
+        tq_format(other, sizeof other, "%s.tmp-%ld-%d", p, (long)getpid(), k);
+        assert_int_equal(mkdir(other, 0777), 0);
+        write_raw(tq_path(other, "user_factors.npy"), "mine", 4);
+    }
+    TQ_OK(gpuals_model_save(fx->m, p));
+    TQ_OK(gpuals_model_save(fx->m, p));
+
+    /* Two threads saving to the same path: each save is whole, none fails. */
+    saver sv[2] = {{fx->m, p, 0, ""}, {fx->m, p, 0, ""}};
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, save_repeatedly, &sv[t]), 0);
+    for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < 2; t++)
+        if (sv[t].failures) fail_msg("%d concurrent saves failed: %s", sv[t].failures,
+                                     sv[t].last_error);
+    TQ_OK(gpuals_model_load(p, &back));
+    gpuals_model_free(back);
+    for (int k = 0; k < 64; k++) {
+        char other[4400];
+        tq_format(other, sizeof other, "%s.tmp-%ld-%d/user_factors.npy", p, (long)getpid(), k);
+        assert_int_equal(file_size(other), 4);
+    }
+}
+
+/* What a fatal signal's handler removes: the registered temporaries, a model directory's files
+ * by name (anything else there stays, and so does the directory then), nothing dropped. */
+static void test_signal_cleanup(void **state)
+{
+    fixture *fx = *state;
+    static const char *const names[] = {"meta.json", "users.tsv", NULL};
+    char d1[4300], d2[4300], f1[4300], f2[4300];
+    tq_format(d1, sizeof d1, "%s/sig.tmp-1", fx->dir);
+    tq_format(d2, sizeof d2, "%s/sig.tmp-2", fx->dir);
+    tq_format(f1, sizeof f1, "%s/out.tmp-1", fx->dir);
+    tq_format(f2, sizeof f2, "%s/out.tmp-2", fx->dir);
+    assert_int_equal(mkdir(d1, 0777), 0);
+    assert_int_equal(mkdir(d2, 0777), 0);
+    write_raw(tq_path(d1, "meta.json"), "{}", 2);
+    write_raw(tq_path(d1, "users.tsv"), "x", 1);
+    write_raw(tq_path(d2, "meta.json"), "{}", 2);
+    write_raw(tq_path(d2, "mine.txt"), "mine", 4);
+    write_raw(f1, "x", 1);
+    write_raw(f2, "x", 1);
+    int s1 = tmppath_add(d1, TMPPATH_MODEL_DIR, names);
+    int s2 = tmppath_add(d2, TMPPATH_MODEL_DIR, names);
+    int s3 = tmppath_add(f1, TMPPATH_FILE, NULL);
+    int s4 = tmppath_add(f2, TMPPATH_FILE, NULL);
+    assert_true(s1 >= 0 && s2 >= 0 && s3 >= 0 && s4 >= 0);
+    tmppath_drop(s4);
+    tmppath_remove_all();
+    struct stat st;
+    assert_int_equal(lstat(d1, &st), -1);
+    assert_int_equal(lstat(tq_path(d2, "meta.json"), &st), -1);
+    assert_int_equal(file_size(tq_path(d2, "mine.txt")), 4);
+    assert_int_equal(lstat(f1, &st), -1);
+    assert_int_equal(file_size(f2), 1);
+    tmppath_drop(s1);
+    tmppath_drop(s2);
+    tmppath_drop(s3);
+}
+
 /* Save a fresh copy of the model at <dir>/<name> and return its path (static buffer). */
 static const char *fresh_copy(fixture *fx, const char *name)
 {
@@ -567,6 +761,24 @@ static void write_text(const char *dir, const char *name, const char *text)
     write_raw(path, text, strlen(text));
 }
 
+/* Replace the first two lines of the file at path (a .tsv's header and first row) with the n
+ * bytes of head. */
+static void replace_head(const char *path, const char *head, size_t n)
+{
+    long len;
+    unsigned char *bytes = slurp(path, &len);
+    char *second = memchr(bytes, '\n', (size_t)len);
+    assert_non_null(second);
+    second = memchr(second + 1, '\n', (size_t)len - (size_t)(second + 1 - (char *)bytes));
+    assert_non_null(second);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(head, 1, n, f);
+    fwrite(second + 1, 1, (size_t)len - (size_t)(second + 1 - (char *)bytes), f);
+    fclose(f);
+    free(bytes);
+}
+
 /* Damaged model directories are GPUALS_ERR_MISMATCH (exit 6) naming the file, never a parse
  * error or an attempt to allocate what a damaged meta.json says. */
 static void test_damage_is_mismatch(void **state)
@@ -619,24 +831,21 @@ static void test_damage_is_mismatch(void **state)
     assert_load_fails(m, GPUALS_ERR_MISMATCH, "users.tsv:3", "not a gpu-als model directory");
 
     /* A raw NUL byte inside an id or a title (the writer escapes nothing into one): damage, not
-     * an id that could never be looked up again. */
+     * an id that could never be looked up again; inside an index field ("0" then junk) too. */
     static const char nul_id[] = "index\tid\n0\tali\0ce\n";
-    m = fresh_copy(fx, "d7b");
-    tq_format(p, sizeof p, "%s/users.tsv", m);
-    long ulen;
-    unsigned char *users = slurp(p, &ulen);
-    char *second = memchr(users, '\n', (size_t)ulen);
-    assert_non_null(second);
-    second = memchr(second + 1, '\n', (size_t)ulen - (size_t)(second + 1 - (char *)users));
-    assert_non_null(second);
-    FILE *uf = fopen(p, "wb");
-    assert_non_null(uf);
-    fwrite(nul_id, 1, sizeof nul_id - 1, uf);
-    fwrite(second + 1, 1, (size_t)ulen - (size_t)(second + 1 - (char *)users), uf);
-    fclose(uf);
-    free(users);
-    set_file_record(m, "users.tsv", NULL);
-    assert_load_fails(m, GPUALS_ERR_MISMATCH, "users.tsv:2: a NUL byte in the id", NULL);
+    static const char nul_index[] = "index\tid\n0\0junk\tplain\n";
+    const struct {
+        const char *head, *needle;
+        size_t n;
+    } nul_cases[] = {{nul_id, "users.tsv:2: a NUL byte in the id", sizeof nul_id - 1},
+                     {nul_index, "users.tsv:2: index", sizeof nul_index - 1}};
+    for (int c = 0; c < 2; c++) {
+        m = fresh_copy(fx, c ? "d7c" : "d7b");
+        tq_format(p, sizeof p, "%s/users.tsv", m);
+        replace_head(p, nul_cases[c].head, nul_cases[c].n);
+        set_file_record(m, "users.tsv", NULL);
+        assert_load_fails(m, GPUALS_ERR_MISMATCH, nul_cases[c].needle, NULL);
+    }
     m = fresh_copy(fx, "d8");
     tq_format(p, sizeof p, "%s/data.npy", m);
     int64_t n = fx->m->conf.nnz;
@@ -646,6 +855,24 @@ static void test_damage_is_mismatch(void **state)
     free(ints);
     set_file_record(m, "data.npy", NULL);
     assert_load_fails(m, GPUALS_ERR_MISMATCH, "data.npy", "'<i4'");
+
+    /* A setting out of the range training accepts: damage, named. */
+    m = fresh_copy(fx, "d10");
+    edit_meta(m, "params", "alpha", -5);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json: params: alpha must be a finite "
+                      "number > 0", "not a gpu-als model directory or damaged");
+    m = fresh_copy(fx, "d11");
+    edit_meta(m, "params", "eps", 0);
+    assert_load_fails(m, GPUALS_ERR_MISMATCH, "meta.json: params: the log confidence needs a "
+                      "finite eps > 0", NULL);
+
+    /* A thread count above today's bound (earlier versions allowed any) reads as the bound. */
+    m = fresh_copy(fx, "d12");
+    edit_meta(m, "params", "threads", 5000);
+    gpuals_model *back = NULL;
+    TQ_OK(gpuals_model_load(m, &back));
+    assert_int_equal(back->params.threads, GPUALS_MAX_THREADS);
+    gpuals_model_free(back);
 }
 
 /* A model too large to hold says so in its own terms. */
@@ -746,15 +973,6 @@ static void test_incomplete_directory(void **state)
                           "is incomplete or damaged");
     }
 
-    /* A file that cannot be opened (only observable without the privilege to read anyway). */
-    const char *m = fresh_copy(fx, "unreadable");
-    tq_format(p, sizeof p, "%s/items.tsv", m);
-    assert_int_equal(chmod(p, 0), 0);
-    FILE *f = fopen(p, "rb");
-    if (f) fclose(f);
-    else assert_load_fails(m, GPUALS_ERR_IO, "items.tsv: cannot open", "Permission denied");
-    assert_int_equal(chmod(p, 0644), 0);
-
     /* Not model directories: no meta.json and no other model file; a missing path. */
     tq_format(p, sizeof p, "%s/plain-dir", fx->dir);
     assert_int_equal(mkdir(p, 0777), 0);
@@ -769,6 +987,37 @@ static void test_incomplete_directory(void **state)
     assert_null(back);
     assert_int_equal(gpuals_model_save(fx->m, ""), GPUALS_ERR_USAGE);
     assert_string_equal(gpuals_last_error(), "no model directory given");
+}
+
+/* A model file that cannot be opened is an i/o error, as any unreadable input, and a model
+ * directory without write permission is not replaced. Only observable without the privilege
+ * to read and write anyway (not as root): skipped, and reported so, there. */
+static void test_unreadable_file(void **state)
+{
+    fixture *fx = *state;
+    char p[4300];
+    const char *m = fresh_copy(fx, "unreadable");
+    tq_format(p, sizeof p, "%s/items.tsv", m);
+    assert_int_equal(chmod(p, 0), 0);
+    FILE *f = fopen(p, "rb");
+    if (f) {
+        fclose(f);
+        assert_int_equal(chmod(p, 0644), 0);
+        skip(); /* this user reads files whatever their permissions */
+    }
+    assert_load_fails(m, GPUALS_ERR_IO, "items.tsv: cannot open", "Permission denied");
+    assert_int_equal(chmod(p, 0644), 0);
+
+    /* A read-only previous model is refused before anything is written, not replaced with its
+     * files then left behind. */
+    assert_int_equal(chmod(m, 0555), 0);
+    assert_int_equal(gpuals_model_save(fx->m, m), GPUALS_ERR_IO);
+    assert_non_null(strstr(gpuals_last_error(), "cannot be replaced: Permission denied"));
+    assert_int_equal(count_entries(fx->dir, "unreadable."), 0);
+    assert_int_equal(chmod(m, 0755), 0);
+    gpuals_model *back = NULL;
+    TQ_OK(gpuals_model_load(m, &back));
+    gpuals_model_free(back);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -909,6 +1158,9 @@ int main(void)
         cmocka_unit_test(test_corruption_is_refused),
         cmocka_unit_test(test_damage_is_mismatch),
         cmocka_unit_test(test_incomplete_directory),
+        cmocka_unit_test(test_unreadable_file),
+        cmocka_unit_test(test_save_races),
+        cmocka_unit_test(test_signal_cleanup),
         cmocka_unit_test(test_model_too_large),
         cmocka_unit_test(test_meta_final_newline),
         cmocka_unit_test(test_meta_optional_fields),

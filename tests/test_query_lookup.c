@@ -97,6 +97,7 @@ static void test_title_ambiguous(void **state)
     assert_non_null(strstr(msg, "matches 2 items as a substring"));
     assert_non_null(strstr(msg, "\"Toy Story (1995)\" (id 1)"));
     assert_non_null(strstr(msg, "\"Toy Story 2 (1999)\" (id 3114)"));
+    assert_non_null(strstr(msg, "give more of the title or the item id"));
 
     /* Two identical titles: ambiguous at the exact level. */
     assert_int_equal(lookup_item_title(fx->m, "Emma (1996)", &i), GPUALS_ERR_AMBIGUOUS);
@@ -104,6 +105,7 @@ static void test_title_ambiguous(void **state)
     assert_non_null(strstr(msg, "exactly"));
     assert_non_null(strstr(msg, "(id 838)"));
     assert_non_null(strstr(msg, "(id 26958)"));
+    assert_non_null(strstr(msg, "the titles are the same: give the item id"));
 
     /* Many matches: at most LOOKUP_LIST_MAX listed, the rest counted. */
     assert_int_equal(lookup_item_title(fx->m, "(", &i), GPUALS_ERR_AMBIGUOUS);
@@ -254,6 +256,11 @@ static void test_latin1_text(void **state)
     i = -1;
     TQ_OK(lookup_item(m, "caf\xc3\xa9", &i));
     assert_int_equal(i, 1);
+
+    /* A message suggesting a Latin-1 id shows it as UTF-8, as titles are shown. */
+    assert_int_equal(lookup_item_id(m, "cafe", &i), GPUALS_ERR_NOT_FOUND);
+    assert_non_null(strstr(gpuals_last_error(), "closest ids: caf\xc3\xa9"));
+    assert_null(strstr(gpuals_last_error(), "caf\xe9"));
     gpuals_model_free(m);
     gpuals_data_free(d);
 }

@@ -309,6 +309,21 @@ static void test_header_names(void **state)
     gpuals_data_free(d);
     unlink(path);
 
+    /* A value that is a number to strtod but not a finite rating ("nan", "inf", "1e400"), or
+     * an empty one, makes a first line a bad data line, not a header. */
+    static const char *const bad_first[][2] = {
+        {"alice,apple,nan\nbob,pear,3\n", "expected a finite rating in field 3, found 'nan'"},
+        {"u1,i1,-inf\nbob,pear,3\n", "expected a finite rating in field 3, found '-inf'"},
+        {"u1,i1,1e400\nbob,pear,3\n", "expected a finite rating in field 3, found '1e400'"},
+        {"u1,i1,\nbob,pear,3\n", "expected a rating in field 3, found an empty field"}};
+    for (size_t k = 0; k < sizeof bad_first / sizeof bad_first[0]; k++) {
+        snprintf(path, sizeof path, "%s", write_file("bad_first.csv", bad_first[k][0],
+                                                     strlen(bad_first[k][0])));
+        expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 1,
+                     bad_first[k][1]);
+        unlink(path);
+    }
+
     /* Only when every field is a column name: "user,matrix" over strings is data. */
     static const char half[] = "user,matrix\nbob,matrix\n";
     snprintf(path, sizeof path, "%s", write_file("half.csv", half, sizeof half - 1));
@@ -728,7 +743,7 @@ static void test_empty_missing_directory(void **state)
                  FIX "misc/empty.csv: no rating lines (the file is empty)");
     expect_error(load(FIX "misc/blank.csv", GPUALS_FORMAT_AUTO, -INFINITY, 1, &d),
                  GPUALS_ERR_EMPTY, NULL, 0,
-                 FIX "misc/blank.csv: no rating lines (the file is empty)");
+                 FIX "misc/blank.csv: no rating lines (the file holds only blank lines)");
     expect_error(load(FIX "misc/header_only.csv", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
                  GPUALS_ERR_EMPTY, NULL, 0,
                  FIX "misc/header_only.csv: no rating lines after the header");

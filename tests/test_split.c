@@ -15,6 +15,7 @@
 
 #include "csr.h"
 #include "dataset.h"
+#include "idmap.h"
 #include "split.h"
 
 /* A random rows x cols CSR from n triplets drawn by a small LCG (duplicates merged). */
@@ -330,6 +331,81 @@ static void test_check_test(void **state)
     csr_free(&a);
 }
 
+/* qsort order of C strings. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The test ("t") and validation ("v") entries of a split of d as "side user item" lines, sorted
+ * (the caller frees each and the array). */
+static char **test_pairs(const gpuals_data *d, split_kind kind, int *n)
+{
+    split_options o;
+    split_options_default(&o);
+    o.kind = kind;
+    o.test_fraction = 0.4;
+    o.leave_k = 2;
+    o.seed = 5;
+    assert_int_equal(split_use_ids(d, &o), GPUALS_OK);
+    csr train, test, fit, valid;
+    assert_int_equal(split_csr(&d->ratings, &o, &train, &test), GPUALS_OK);
+    assert_int_equal(split_validation(&train, 0.5, &o, &fit, &valid), GPUALS_OK);
+    split_keys_free(&o);
+    char **pairs = calloc((size_t)(test.nnz + valid.nnz), sizeof *pairs);
+    assert_non_null(pairs);
+    *n = 0;
+    const csr *sides[2] = {&test, &valid};
+    for (int k = 0; k < 2; k++)
+        for (int64_t u = 0; u < sides[k]->rows; u++)
+            for (int64_t j = sides[k]->indptr[u]; j < sides[k]->indptr[u + 1]; j++) {
+                char line[64];
+                snprintf(line, sizeof line, "%c %s %s", k ? 'v' : 't', idmap_name(d->users, u),
+                         idmap_name(d->items, sides[k]->indices[j]));
+                pairs[(*n)++] = strdup(line);
+            }
+    qsort(pairs, (size_t)*n, sizeof *pairs, cmp_str);
+    csr_free(&train);
+    csr_free(&test);
+    csr_free(&fit);
+    csr_free(&valid);
+    return pairs;
+}
+
+/* The same interactions in another order (which numbers users and items differently) are
+ * split the same way, test and validation sides alike, by either protocol. */
+static void test_split_ignores_file_order(void **state)
+{
+    (void)state;
+    enum { N = 240 };
+    static char ubuf[N][8], ibuf[N][8];
+    const char *users[N], *items[N], *ru[N], *ri[N];
+    float values[N], rv[N];
+    for (int k = 0; k < N; k++) {
+        snprintf(ubuf[k], sizeof ubuf[k], "u%d", k % 12);
+        snprintf(ibuf[k], sizeof ibuf[k], "i%d", (k * 7) % 20 + (k / 120) * 20);
+        users[k] = ubuf[k], items[k] = ibuf[k], values[k] = (float)(1 + k % 5);
+        ru[N - 1 - k] = ubuf[k], ri[N - 1 - k] = ibuf[k], rv[N - 1 - k] = values[k];
+    }
+    gpuals_data *a = NULL, *b = NULL;
+    assert_int_equal(dataset_from_triplets(N, users, items, values, &a), GPUALS_OK);
+    assert_int_equal(dataset_from_triplets(N, ru, ri, rv, &b), GPUALS_OK);
+    assert_string_not_equal(idmap_name(a->users, 0), idmap_name(b->users, 0));
+    for (int kind = 0; kind < 2; kind++) {
+        int na = 0, nb = 0;
+        char **pa = test_pairs(a, kind ? SPLIT_LEAVE_K_OUT : SPLIT_RANDOM, &na);
+        char **pb = test_pairs(b, kind ? SPLIT_LEAVE_K_OUT : SPLIT_RANDOM, &nb);
+        assert_true(na > 10);
+        assert_int_equal(na, nb);
+        for (int k = 0; k < na; k++) assert_string_equal(pa[k], pb[k]);
+        for (int k = 0; k < na; k++) free(pa[k]), free(pb[k]);
+        free(pa);
+        free(pb);
+    }
+    gpuals_data_free(a);
+    gpuals_data_free(b);
+}
+
 /* split_validation partitions the train side, holds out about the fraction asked, depends on
  * the seed only, and draws apart from the test split: with the same seed and fraction as the
  * test split (whose train side has only entries drawn at or above it) it still holds entries
@@ -345,14 +421,14 @@ static void test_validation_split(void **state)
     assert_int_equal(split_csr(&a, &o, &train, &test), GPUALS_OK);
 
     csr fit, valid, fit2, valid2;
-    assert_int_equal(split_validation(&train, 0.2, o.seed, &fit, &valid), GPUALS_OK);
+    assert_int_equal(split_validation(&train, 0.2, &o, &fit, &valid), GPUALS_OK);
     assert_partition(&train, &fit, &valid);
     double share = (double)valid.nnz / (double)train.nnz;
     assert_true(share > 0.2 - 70.0 / (double)train.nnz);
     assert_true(share < 0.2 + 70.0 / (double)train.nnz);
 
     /* The same seed again: the same split. */
-    assert_int_equal(split_validation(&train, 0.2, o.seed, &fit2, &valid2), GPUALS_OK);
+    assert_int_equal(split_validation(&train, 0.2, &o, &fit2, &valid2), GPUALS_OK);
     assert_int_equal(valid.nnz, valid2.nnz);
     assert_memory_equal(valid.indptr, valid2.indptr, (size_t)(a.rows + 1) * sizeof(int64_t));
     assert_memory_equal(valid.indices, valid2.indices, (size_t)valid.nnz * sizeof(int32_t));
@@ -360,12 +436,12 @@ static void test_validation_split(void **state)
     csr_free(&valid2);
 
     /* Fraction 0 holds nothing out; a bad fraction is refused. */
-    assert_int_equal(split_validation(&train, 0.0, o.seed, &fit2, &valid2), GPUALS_OK);
+    assert_int_equal(split_validation(&train, 0.0, &o, &fit2, &valid2), GPUALS_OK);
     assert_int_equal(valid2.nnz, 0);
     assert_int_equal(fit2.nnz, train.nnz);
     csr_free(&fit2);
     csr_free(&valid2);
-    assert_int_equal(split_validation(&train, 1.5, o.seed, &fit2, &valid2), GPUALS_ERR_USAGE);
+    assert_int_equal(split_validation(&train, 1.5, &o, &fit2, &valid2), GPUALS_ERR_USAGE);
     csr_free(&fit);
     csr_free(&valid);
     csr_free(&train);
@@ -385,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_train_data),
         cmocka_unit_test(test_check_test),
         cmocka_unit_test(test_validation_split),
+        cmocka_unit_test(test_split_ignores_file_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,10 @@
 #include "model.h"
 #include "query.h"
 #include "status.h"
+#include "tmppath.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <sys/stat.h>
 #include <math.h>
@@ -45,7 +47,8 @@ const char cli_help_data[] =
     "      --movies FILE       titles: movies.csv, movies.dat or u.item\n"
     "      --format F          auto (default), dat, mlcsv, udata, delim or mm\n"
     "      --min-rating R      keep ratings >= R\n"
-    "      --skip-bad-lines    count and skip malformed lines instead of stopping\n";
+    "      --skip-bad-lines    count and skip malformed lines of the ratings file instead of\n"
+    "                          stopping\n";
 
 const char cli_help_train[] =
     "Training options (defaults as the `implicit` library):\n"
@@ -370,6 +373,26 @@ int cli_check_output(const char *opt, const char *path, int dir_ok)
     if (reason[0] == '\0') return 0;
     cli_note("cannot write %s (%s): %s", path, opt, reason);
     return gpuals_status_exit_code(GPUALS_ERR_IO);
+}
+
+int cli_temp_file(const char *path, char *tmp, size_t tmp_len, int *slot)
+{
+    static unsigned counter;
+    *slot = -1;
+    for (int tries = 0; tries < 1000; tries++) {
+        unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+        if ((size_t)snprintf(tmp, tmp_len, "%s.tmp-%ld-%u", path, (long)getpid(), n) >= tmp_len) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *slot = tmppath_add(tmp, TMPPATH_FILE, NULL);
+            return fd;
+        }
+        if (errno != EEXIST) return -1;
+    }
+    return -1;
 }
 
 json_t *cli_json_text(const char *s)

@@ -168,6 +168,12 @@ int cli_handle_split_option(int opt, const char *arg, split_options *s);
  * "gpu-als: cannot write PATH: reason" naming opt and returns the i/o exit code, or 0. */
 int cli_check_output(const char *opt, const char *path, int dir_ok);
 
+/* A new file beside path to write it under, "<path>.tmp-<pid>-<n>", created exclusively (never
+ * an existing file) and registered for removal on a fatal signal (tmppath.h): its name goes to
+ * tmp (tmp_len bytes) and its slot to *slot. Returns the open descriptor, or -1 with errno
+ * set. Drop the slot once the file is renamed into place or removed. */
+int cli_temp_file(const char *path, char *tmp, size_t tmp_len, int *slot);
+
 /* A JSON string for text from the input files, which need not be UTF-8: invalid bytes are read
  * as Latin-1 and converted, so no id or title is ever dropped from JSON output. NULL gives
  * JSON null. */

@@ -60,8 +60,10 @@ static void print_help(void)
     printf("Usage: gpu-als eval [OPTIONS]\n\n"
            "Held-out evaluation: split the stored interactions into train and test, train on\n"
            "train, rank each user's items outside their training items and score the ranking\n"
-           "on their test items. Metrics at K (users without test items are skipped; a split\n"
-           "that leaves no user with a test item is an error, exit code 5):\n"
+           "on their test items. Metrics at K (users without test items are skipped, and users\n"
+           "with test items but no positive training interaction, whose ranking would be ties,\n"
+           "are left out and counted; a split that leaves no user to evaluate is an error,\n"
+           "exit code 5):\n"
            "  implicit_precision@K  sum hits / sum min(K, |test|), the `implicit` library's\n"
            "                        \"precision\"\n"
            "  precision@K           mean of hits / K\n"
@@ -98,7 +100,7 @@ static int own_option(int opt, const char *arg, void *ctx)
     case OPT_EVAL_EVERY:
         if ((rc = cli_parse_int("eval-every", arg, 1, 100000, &n)) == 0) a->eval_every = (int)n;
         return rc;
-    case OPT_PLOT: a->plot_path = arg; return 0;
+    case OPT_PLOT: a->plot_path = arg; return plot_check_path("eval", arg);
     default: return cli_usage_error("eval", "unknown option");
     }
 }
@@ -308,8 +310,11 @@ static void print_text(const eval_args *a, const csr *train, const csr *test,
         printf("split      leave-%d-out, seed %llu\n", a->split.leave_k,
                (unsigned long long)a->split.seed);
     printf("entries    %lld train, %lld test\n", (long long)train->nnz, (long long)test->nnz);
-    printf("users      %lld evaluated, %lld skipped (no test items)\n", (long long)r->users,
+    printf("users      %lld evaluated, %lld skipped (no test items)", (long long)r->users,
            (long long)r->skipped);
+    if (r->cold > 0)
+        printf(", %lld left out (no positive training interaction)", (long long)r->cold);
+    printf("\n");
     printf("training   %.2f s\n\n", seconds);
     printf("%-24s %s\n", "metric", "value");
     for (int m = 0; m < METRIC_COUNT; m++)
@@ -357,6 +362,7 @@ static int print_json(const cli_opts *o, const eval_args *a, const gpuals_data *
     json_object_set_new(doc, "k", json_integer(r->k));
     json_object_set_new(doc, "users_evaluated", json_integer(r->users));
     json_object_set_new(doc, "users_skipped", json_integer(r->skipped));
+    json_object_set_new(doc, "users_cold", json_integer(r->cold));
     json_object_set_new(doc, "metrics", metrics);
     int rc = report_json_print(doc);
     json_decref(doc);
@@ -390,7 +396,8 @@ static gpuals_status check_evaluable(const csr *r, const split_options *sp, cons
     GPUALS_TRY(split_check_test(r, sp, test));
     if (metrics_eligible_users(train, test) > 0) return GPUALS_OK;
     return gpuals_fail(GPUALS_ERR_EMPTY, "no user to evaluate: none of the %lld test %s has a "
-                                         "positive value", (long long)test->nnz,
+                                         "positive value on a new item of a user with a "
+                                         "positive training interaction", (long long)test->nnz,
                        cli_plural(test->nnz, "interaction", "interactions"));
 }
 
@@ -417,7 +424,9 @@ int cmd_eval(int argc, char **argv)
     gpuals_data *d = NULL;
     csr train = {0}, test = {0};
     gpuals_status s = cli_load_data(&o, &d);
+    if (s == GPUALS_OK) s = split_use_ids(d, &a.split);
     if (s == GPUALS_OK) s = split_csr(&d->ratings, &a.split, &train, &test);
+    split_keys_free(&a.split);
     if (s == GPUALS_OK) s = check_evaluable(&d->ratings, &a.split, &train, &test);
     if (s != GPUALS_OK) {
         csr_free(&train);

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "csr.h"
 #include "lookup.h"
+#include "tmppath.h"
 #include "model.h"
 #include "query.h"
 #include "report.h"
@@ -112,12 +113,14 @@ typedef struct {
     char *buf;
     size_t len;
     int direct; /* path is a device or pipe, written in place */
+    int slot;   /* the temporary file's tmppath slot, or -1 */
 } output;
 
 static int output_open(output *o, const char *path)
 {
     memset(o, 0, sizeof *o);
     o->path = path;
+    o->slot = -1;
     struct stat st;
     if (path == NULL) {
         o->f = open_memstream(&o->buf, &o->len);
@@ -127,8 +130,15 @@ static int output_open(output *o, const char *path)
         o->f = fopen(path, "w");
         o->direct = 1;
     } else {
-        snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%ld", path, (long)getpid());
-        o->f = fopen(o->tmp, "w");
+        int fd = cli_temp_file(path, o->tmp, sizeof o->tmp, &o->slot);
+        o->f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (fd >= 0 && o->f == NULL) {
+            int e = errno;
+            close(fd);
+            remove(o->tmp);
+            tmppath_drop(o->slot);
+            errno = e;
+        }
     }
     if (o->f == NULL) {
         cli_note("cannot write %s: %s", path ? o->tmp : "results", strerror(errno));
@@ -155,18 +165,32 @@ static int output_close(output *o, int ok)
         cli_note("cannot write %s: %s", o->path, strerror(err));
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
-    if (ok && !bad && rename(o->tmp, o->path) == 0) return 0;
+    if (ok && !bad && rename(o->tmp, o->path) == 0) {
+        tmppath_drop(o->slot);
+        return 0;
+    }
     err = bad ? err : errno;
     remove(o->tmp);
+    tmppath_drop(o->slot);
     if (!ok) return 0;
     cli_note("cannot write %s: %s", o->path, strerror(err));
     return gpuals_status_exit_code(GPUALS_ERR_IO);
 }
 
-/* A title as one TSV field: tabs and newlines become spaces. */
+/* An id or title as one TSV field: a backslash, tab, newline or carriage return inside it is
+ * written as \\, \t, \n or \r (as in a model's users.tsv and items.tsv), so a line always has
+ * its header's columns. */
 static void put_field(FILE *f, const char *s)
 {
-    for (; s != NULL && *s; s++) fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+    for (; s != NULL && *s; s++) {
+        switch (*s) {
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default: fputc(*s, f);
+        }
+    }
 }
 
 static json_t *json_title(const gpuals_model *m, int64_t i)
@@ -188,9 +212,10 @@ static int emit_json(output *out, json_t *doc)
 /* Shared steps                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Call fn(line, ctx) for every line of path, without its line ending (and, with trim, without
- * the white space around it); blank lines and lines starting with '#' are skipped. A failure of
- * fn gets "path:line" put before its message. A directory, a read error and a file with no
+/* Call fn(line, ctx) for every line of path, without its line ending or a UTF-8 byte order
+ * mark at the start of the file (and, with trim, without the white space around it); blank
+ * lines and lines starting with '#' are skipped. A failure of fn gets "path:line" put before
+ * its message. A directory, a read error and a file with no
  * entries are errors. *n_lines (may be NULL) receives how many lines fn saw. */
 static gpuals_status for_each_line(const char *path, int trim,
                                    gpuals_status (*fn)(const char *line, void *ctx), void *ctx,
@@ -210,6 +235,12 @@ static gpuals_status for_each_line(const char *path, int trim,
     while (s == GPUALS_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        /* A UTF-8 byte order mark before the first line (editors on Windows write one) is
+         * not part of it, as in the ratings files. */
+        if (lineno == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+            memmove(line, line + 3, (size_t)len - 2);
+            len -= 3;
+        }
         char *text = line;
         if (trim) {
             while (len > 0 && isspace((unsigned char)line[len - 1])) line[--len] = '\0';
@@ -372,8 +403,10 @@ static void write_ranked(output *out, json_t *arr, const gpuals_model *m, const 
         return;
     }
     for (int r = 0; r < k; r++) {
-        fprintf(out->f, "%s\t%d\t%s\t%.6f\t", user, r + 1,
-                gpuals_model_item_id(m, hits[r].index), hits[r].score);
+        put_field(out->f, user);
+        fprintf(out->f, "\t%d\t", r + 1);
+        put_field(out->f, gpuals_model_item_id(m, hits[r].index));
+        fprintf(out->f, "\t%.6f\t", hits[r].score);
         put_field(out->f, gpuals_model_item_title(m, hits[r].index));
         fputc('\n', out->f);
     }
@@ -641,10 +674,10 @@ int cmd_similar(int argc, char **argv)
         } else {
             fprintf(out.f, "rank\t%s\tsimilarity%s\n", side, a.user ? "" : "\ttitle");
             for (int r = 0; r < k; r++) {
-                fprintf(out.f, "%d\t%s\t%.6f", r + 1,
-                        a.user ? gpuals_model_user_id(m, hits[r].index)
-                               : gpuals_model_item_id(m, hits[r].index),
-                        hits[r].score);
+                fprintf(out.f, "%d\t", r + 1);
+                put_field(out.f, a.user ? gpuals_model_user_id(m, hits[r].index)
+                                        : gpuals_model_item_id(m, hits[r].index));
+                fprintf(out.f, "\t%.6f", hits[r].score);
                 if (!a.user) {
                     fputc('\t', out.f);
                     put_field(out.f, gpuals_model_item_title(m, hits[r].index));
@@ -693,8 +726,10 @@ static gpuals_status score_pair(const gpuals_model *m, const char *user, const c
         json_object_set_new(row, "score", json_real(v));
         json_array_append_new(arr, row);
     } else {
-        fprintf(out->f, "%s\t%s\t%.6f\t", gpuals_model_user_id(m, u),
-                gpuals_model_item_id(m, i), v);
+        put_field(out->f, gpuals_model_user_id(m, u));
+        fputc('\t', out->f);
+        put_field(out->f, gpuals_model_item_id(m, i));
+        fprintf(out->f, "\t%.6f\t", v);
         put_field(out->f, gpuals_model_item_title(m, i));
         fputc('\n', out->f);
     }
@@ -838,15 +873,21 @@ int cmd_explain(int argc, char **argv)
             json_object_set_new(doc, "contributions", arr);
             rc = emit_json(&out, doc);
         } else {
-            fprintf(out.f, "# user %s, item %s", gpuals_model_user_id(m, u),
-                    gpuals_model_item_id(m, i));
-            if (gpuals_model_item_title(m, i)[0]) fprintf(out.f, " (%s)",
-                                                           gpuals_model_item_title(m, i));
+            fputs("# user ", out.f);
+            put_field(out.f, gpuals_model_user_id(m, u));
+            fputs(", item ", out.f);
+            put_field(out.f, gpuals_model_item_id(m, i));
+            if (gpuals_model_item_title(m, i)[0]) {
+                fputs(" (", out.f);
+                put_field(out.f, gpuals_model_item_title(m, i));
+                fputc(')', out.f);
+            }
             fprintf(out.f, "\n# total %.6f, model score %.6f\n", total, model_score);
             fprintf(out.f, "rank\titem\tcontribution\ttitle\n");
             for (int r = 0; r < k; r++) {
-                fprintf(out.f, "%d\t%s\t%.6f\t", r + 1, gpuals_model_item_id(m, hits[r].index),
-                        hits[r].score);
+                fprintf(out.f, "%d\t", r + 1);
+                put_field(out.f, gpuals_model_item_id(m, hits[r].index));
+                fprintf(out.f, "\t%.6f\t", hits[r].score);
                 put_field(out.f, gpuals_model_item_title(m, hits[r].index));
                 fputc('\n', out.f);
             }

@@ -41,11 +41,8 @@ static int check_model_path(const char *path)
 {
     int rc = cli_check_output("--out", path, 1);
     if (rc != 0) return rc;
-    char target[4096];
-    snprintf(target, sizeof target, "%s", path);
-    for (size_t len = strlen(target); len > 1 && target[len - 1] == '/';) target[--len] = '\0';
     int exists = 0;
-    gpuals_status s = model_check_save_target(target, &exists);
+    gpuals_status s = model_check_save_target(path, &exists);
     if (s == GPUALS_OK) return 0;
     cli_note("cannot write %s (--out): %s", path, gpuals_last_error());
     return gpuals_status_exit_code(s);

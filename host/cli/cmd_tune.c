@@ -209,7 +209,7 @@ static int own_option(int opt, const char *arg, void *ctx)
         if ((rc = cli_parse_int("eval-every", arg, 1, 100000, &n)) == 0) a->eval_every = (int)n;
         return rc;
     case OPT_OUT: a->out_path = arg; return 0;
-    case OPT_PLOT: a->plot_path = arg; return 0;
+    case OPT_PLOT: a->plot_path = arg; return plot_check_path("tune", arg);
     case OPT_VALIDATION_FRACTION:
         rc = cli_parse_double("validation-fraction", arg, 0.0, 1.0, &a->validation_fraction);
         if (rc == 0 && a->validation_fraction >= 1.0)
@@ -749,11 +749,12 @@ static gpuals_status make_sides(const csr *r, const tune_args *a, csr *train, cs
     GPUALS_TRY(split_check_test(r, &a->split, test));
     if (metrics_eligible_users(train, test) == 0)
         return gpuals_fail(GPUALS_ERR_EMPTY, "no user to evaluate: none of the %lld test %s has "
-                                             "a positive value", (long long)test->nnz,
+                                             "a positive value on a new item of a user with a "
+                                             "positive training interaction", (long long)test->nnz,
                            cli_plural(test->nnz, "interaction", "interactions"));
     if (a->validation_fraction <= 0) return GPUALS_OK;
 
-    GPUALS_TRY(split_validation(train, a->validation_fraction, a->split.seed, fit, valid));
+    GPUALS_TRY(split_validation(train, a->validation_fraction, &a->split, fit, valid));
     sd->fit = fit;
     sd->select = valid;
     if (valid->nnz == 0)
@@ -761,9 +762,16 @@ static gpuals_status make_sides(const csr *r, const tune_args *a, csr *train, cs
                                              "%g held out none of the %lld training %s",
                            a->validation_fraction, (long long)train->nnz,
                            cli_plural(train->nnz, "interaction", "interactions"));
+    if (fit->nnz == 0)
+        return gpuals_fail(GPUALS_ERR_EMPTY, "no training interactions: validation fraction %g "
+                                             "held out all %lld of them (the runs need training "
+                                             "interactions)", a->validation_fraction,
+                           (long long)train->nnz);
     if (metrics_eligible_users(fit, valid) == 0)
         return gpuals_fail(GPUALS_ERR_EMPTY, "no user to select on: none of the %lld validation "
-                                             "%s has a positive value", (long long)valid->nnz,
+                                             "%s has a positive value on a new item of a user "
+                                             "with a positive training interaction",
+                           (long long)valid->nnz,
                            cli_plural(valid->nnz, "interaction", "interactions"));
     return GPUALS_OK;
 }
@@ -828,7 +836,9 @@ int cmd_tune(int argc, char **argv)
     csr train = {0}, test = {0}, fit = {0}, valid = {0};
     tune_sides sd = {0};
     gpuals_status s = cli_load_data(&o, &d);
+    if (s == GPUALS_OK) s = split_use_ids(d, &a.split);
     if (s == GPUALS_OK) s = make_sides(&d->ratings, &a, &train, &test, &fit, &valid, &sd);
+    split_keys_free(&a.split);
     if (s == GPUALS_OK) sd.users = d->users, sd.items = d->items;
     if (s == GPUALS_OK && o.verbosity > 0) split_note(&a, &sd, n);
 

@@ -6,10 +6,12 @@
  * subcommand. Each subcommand has its own --help.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "tmppath.h"
 
 typedef struct {
     const char *name;
@@ -77,4 +79,31 @@ static int run(int argc, char **argv)
     return cmd_walkthrough(argc, argv);
 }
 
-int main(int argc, char **argv) { return finish_stdout(run(argc, argv)); }
+/* An interrupt or termination removes the temporary files and directories being written (a
+ * model, --out results, a plot) before the process dies of the signal as it would have. */
+static void on_fatal_signal(int sig)
+{
+    tmppath_remove_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_fatal_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+        struct sigaction sa, was;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        /* A signal ignored by whoever started us (nohup) stays ignored. */
+        if (sigaction(sigs[k], NULL, &was) == 0 && was.sa_handler != SIG_IGN)
+            sigaction(sigs[k], &sa, NULL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    catch_fatal_signals();
+    return finish_stdout(run(argc, argv));
+}

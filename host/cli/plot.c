@@ -17,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "tmppath.h"
 
 extern char **environ;
 
@@ -210,6 +212,16 @@ static int svg_complete(const char *path)
     return strstr(tail, "</svg>") != NULL;
 }
 
+int plot_check_path(const char *cmd, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash != NULL ? slash + 1 : path;
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL || dot == name || strcasecmp(dot, ".svg") == 0) return 0;
+    return cli_usage_error(cmd, "--plot draws SVG: give a file name ending in .svg, not %s",
+                           path);
+}
+
 int plot_svg(const char *path, const char *title, const plot_panel *panels, int n_panels)
 {
     int rc = plot_check_gnuplot();
@@ -224,9 +236,19 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
              tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
     struct stat st;
     int direct = lstat(path, &st) == 0 && !S_ISREG(st.st_mode); /* a link or device: in place */
-    if (direct) snprintf(partial, sizeof partial, "%s", path);
-    else snprintf(partial, sizeof partial, "%s.tmp-%ld", path, (long)getpid());
+    int slot = -1;
+    if (direct) {
+        snprintf(partial, sizeof partial, "%s", path);
+    } else {
+        int pfd = cli_temp_file(path, partial, sizeof partial, &slot);
+        if (pfd < 0) {
+            cli_note("cannot write %s (--plot): %s", path, strerror(errno));
+            return gpuals_status_exit_code(GPUALS_ERR_IO);
+        }
+        close(pfd);
+    }
     int fd = mkstemp(script);
+    int script_slot = fd >= 0 ? tmppath_add(script, TMPPATH_FILE, NULL) : -1;
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
         cli_note("cannot write a temporary gnuplot script %s: %s", script, strerror(errno));
@@ -234,6 +256,9 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
             close(fd);
             unlink(script);
         }
+        tmppath_drop(script_slot);
+        if (!direct) unlink(partial);
+        tmppath_drop(slot);
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     write_script(f, partial, title, panels, n_panels);
@@ -242,12 +267,16 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
     if (err != 0) {
         cli_note("cannot write the temporary gnuplot script %s: %s", script, strerror(err));
         unlink(script);
+        tmppath_drop(script_slot);
+        if (!direct) unlink(partial);
+        tmppath_drop(slot);
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
 
     /* Draw, clean up, and publish the SVG only when it is whole. */
     rc = run_gnuplot(script);
     unlink(script);
+    tmppath_drop(script_slot);
     if (rc == 0 && !svg_complete(partial)) {
         cli_note("gnuplot could not write a complete plot to %s (is the disk full?)", path);
         rc = gpuals_status_exit_code(GPUALS_ERR_IO);
@@ -257,5 +286,6 @@ int plot_svg(const char *path, const char *title, const plot_panel *panels, int 
         rc = gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     if (rc != 0 && !direct) unlink(partial);
+    tmppath_drop(slot);
     return rc;
 }

@@ -31,6 +31,10 @@ typedef struct {
  * reported at once. */
 int plot_check_gnuplot(void);
 
+/* 0 when path suits an SVG plot: its file name ends in .svg (any case) or has no extension (a
+ * device such as /dev/stdout); else a usage error for command cmd, printed. */
+int plot_check_path(const char *cmd, const char *path);
+
 /* Draw the panels (laid out in a grid of about square shape) under an overall title into the
  * SVG file path. Returns 0, or an exit code after printing why (no gnuplot, temporary script
  * not writable, gnuplot failed). */

@@ -97,5 +97,7 @@ int report_json_print(json_t *doc)
 {
     int bad = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) != 0;
     bad |= fputc('\n', stdout) == EOF;
-    return bad ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
+    if (!bad) return 0;
+    cli_note("cannot write the results to stdout");
+    return gpuals_status_exit_code(GPUALS_ERR_IO);
 }

@@ -1,0 +1,77 @@
+/*
+ * tmppath.c - the registry of temporary paths removed on a fatal signal (tmppath.h).
+ *
+ * A fixed table, so that the signal handler touches no allocator: a slot's path is written
+ * while the slot is free, then published by setting its state with a release store; the
+ * handler reads the state with an acquire load and only then the path. Adding and dropping
+ * take a mutex among themselves.
+ */
+#include "tmppath.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TMPPATH_SLOTS 32
+#define TMPPATH_MAX 4096
+
+typedef struct {
+    int state; /* 0 free, 1 in use (atomic) */
+    tmppath_kind kind;
+    const char *const *names;
+    char path[TMPPATH_MAX];
+} tmp_slot;
+
+static tmp_slot slots[TMPPATH_SLOTS];
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int tmppath_add(const char *path, tmppath_kind kind, const char *const *names)
+{
+    size_t len = strlen(path);
+    if (len >= TMPPATH_MAX) return -1;
+    int found = -1;
+    pthread_mutex_lock(&slots_lock);
+    for (int k = 0; k < TMPPATH_SLOTS && found < 0; k++) {
+        if (__atomic_load_n(&slots[k].state, __ATOMIC_RELAXED) != 0) continue;
+        memcpy(slots[k].path, path, len + 1);
+        slots[k].kind = kind;
+        slots[k].names = names;
+        __atomic_store_n(&slots[k].state, 1, __ATOMIC_RELEASE);
+        found = k;
+    }
+    pthread_mutex_unlock(&slots_lock);
+    return found;
+}
+
+void tmppath_drop(int slot)
+{
+    if (slot < 0 || slot >= TMPPATH_SLOTS) return;
+    pthread_mutex_lock(&slots_lock);
+    __atomic_store_n(&slots[slot].state, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&slots_lock);
+}
+
+/* Remove dir/name for each of names, then dir (all failures ignored). */
+static void remove_dir_files(const char *dir, const char *const *names)
+{
+    char buf[TMPPATH_MAX + 64];
+    size_t dl = strlen(dir);
+    memcpy(buf, dir, dl);
+    buf[dl] = '/';
+    for (const char *const *n = names; n != NULL && *n != NULL; n++) {
+        size_t nl = strlen(*n);
+        if (dl + 1 + nl >= sizeof buf) continue;
+        memcpy(buf + dl + 1, *n, nl + 1);
+        unlink(buf);
+    }
+    rmdir(dir);
+}
+
+void tmppath_remove_all(void)
+{
+    for (int k = 0; k < TMPPATH_SLOTS; k++) {
+        if (__atomic_load_n(&slots[k].state, __ATOMIC_ACQUIRE) == 0) continue;
+        if (slots[k].kind == TMPPATH_FILE) unlink(slots[k].path);
+        else remove_dir_files(slots[k].path, slots[k].names);
+    }
+}
