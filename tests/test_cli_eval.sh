@@ -313,6 +313,9 @@ for list in 16,,32 ,16 16,; do
     expect_exit 2 tune --factors "$list"
     grep -q "empty element" "$work/err" || fail "tune --factors $list: $(cat "$work/err")"
 done
+expect_exit 2 tune --factors 16,32,16
+grep -q "gives 16 twice" "$work/err" || fail "tune --factors 16,32,16: $(cat "$work/err")"
+expect_exit 2 tune --reg 1,1.0
 expect_exit 2 tune --confidence implicit,bogus
 expect_exit 2 tune --patience 0
 expect_exit 2 tune --validation-fraction 1

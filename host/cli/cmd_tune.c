@@ -153,7 +153,8 @@ static void print_help(void)
 
 /* Parse the comma list arg of grid parameter p, each value checked by the shared option
  * parser (so the ranges are those of `gpu-als train`); an empty element (",,", or a comma at
- * either end) is a usage error rather than skipped. */
+ * either end) or a value given twice ("4,4", "1,1.0") is a usage error rather than skipped or run
+ * twice. */
 static int parse_list(tune_args *a, int p, int shared_opt, const char *arg)
 {
     char buf[1024];
@@ -180,6 +181,10 @@ static int parse_list(tune_args *a, int p, int shared_opt, const char *arg)
                    : p == P_ALPHA      ? q->alpha
                    : p == P_CONFIDENCE ? (double)q->confidence
                                        : q->iters;
+        for (int k = 0; k < a->n_values[p]; k++)
+            if (a->values[p][k] == v)
+                return cli_usage_error("tune", "--%s '%s' gives %s twice; each value once",
+                                       param_names[p], arg, tok);
         a->values[p][a->n_values[p]++] = v;
     }
     return 0;
