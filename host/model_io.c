@@ -541,38 +541,17 @@ static gpuals_status retire_previous(const char *dir, const char *path)
     return GPUALS_OK;
 }
 
-/* Put the finished directory tmp (registered as tmp_slot) at target, replacing a previous
- * model there; *moved is set once tmp no longer holds the new model alone. Messages name
- * path as given. */
-static gpuals_status install_dir(const char *tmp, int tmp_slot, const char *target,
-                                 const char *path, int *moved)
+/* No RENAME_EXCHANGE / RENAME_NOREPLACE on this file system (or kernel). */
+static int flags_unsupported(int e) { return e == EINVAL || e == ENOSYS || e == ENOTSUP; }
+
+/* On a file system that cannot swap: move the previous model at target aside, then tmp in. A
+ * signal in between leaves both where they are (the slot is dropped first) rather than remove
+ * the new one. */
+static gpuals_status move_aside(const char *tmp, int *tmp_slot, const char *target,
+                                const char *path, int *moved)
 {
-    /* Only a previous model (or an empty directory) may be replaced; nothing there yet is one
-     * rename. */
-    int exists = 0;
-    *moved = 0;
-    GPUALS_TRY(check_target(target, path, &exists));
-    if (!exists) {
-        if (rename(tmp, target) != 0)
-            return gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
-                               strerror(errno));
-        *moved = 1;
-        return GPUALS_OK;
-    }
-
-    /* Swap the two directories in one step, so that path always holds a whole model; the
-     * previous one, now at tmp, is then removed (and by a signal, if one comes first). */
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) == 0) {
-        *moved = 1;
-        return retire_previous(tmp, path);
-    }
-    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-        return gpuals_fail(GPUALS_ERR_IO, "cannot replace %s with %s: %s", path, tmp,
-                           strerror(errno));
-
-    /* A file system that cannot swap: move the previous model aside, then the new one in.
-     * From here a signal leaves both where they are rather than remove the new one. */
-    tmppath_drop(tmp_slot);
+    tmppath_drop(*tmp_slot);
+    *tmp_slot = -1;
     char *old = unique_sibling_dir(target, ".old-");
     if (!old)
         return gpuals_fail(GPUALS_ERR_IO, "cannot create a directory beside %s: %s", path,
@@ -596,6 +575,50 @@ static gpuals_status install_dir(const char *tmp, int tmp_slot, const char *targ
     }
     free(old);
     return s;
+}
+
+/* Put the finished directory tmp (registered in *tmp_slot, which is dropped and set to -1
+ * once tmp may hold anything but the new model) at target, replacing a previous model there;
+ * *moved is set once the new model is at target. Another save may put its model there at any
+ * moment, so each step that finds the target changed starts over (a few times). Messages name
+ * path as given. */
+static gpuals_status install_dir(const char *tmp, int *tmp_slot, const char *target,
+                                 const char *path, int *moved)
+{
+    *moved = 0;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        /* Only a previous model (or an empty directory) may be replaced. */
+        int exists = 0;
+        GPUALS_TRY(check_target(target, path, &exists));
+
+        /* Nothing there: one rename that never replaces what another save put there since. */
+        if (!exists) {
+            int r = renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_NOREPLACE);
+            if (r != 0 && flags_unsupported(errno)) r = rename(tmp, target);
+            if (r == 0) {
+                *moved = 1;
+                return GPUALS_OK;
+            }
+            if (errno == EEXIST || errno == ENOTEMPTY) continue;
+            return gpuals_fail(GPUALS_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+                               strerror(errno));
+        }
+
+        /* A previous model: swap the two directories in one step, so that path always holds
+         * a whole model, then remove the previous one, now at tmp (a signal from here on
+         * leaves it there rather than remove files that may not be ours). */
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) == 0) {
+            *moved = 1;
+            tmppath_drop(*tmp_slot);
+            *tmp_slot = -1;
+            return retire_previous(tmp, path);
+        }
+        if (errno == ENOENT) continue; /* it went away meanwhile */
+        if (!flags_unsupported(errno))
+            return gpuals_fail(GPUALS_ERR_IO, "cannot replace %s: %s", path, strerror(errno));
+        return move_aside(tmp, tmp_slot, target, path, moved);
+    }
+    return gpuals_fail(GPUALS_ERR_IO, "cannot save to %s: other saves kept replacing it", path);
 }
 
 /* The directory that holds path (for syncing the rename), into a new string. */
@@ -632,12 +655,12 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
     int slot = tmppath_add(tmp, TMPPATH_MODEL_DIR, file_names);
     int moved = 0;
     gpuals_status s = save_files(m, tmp);
-    if (s == GPUALS_OK) s = install_dir(tmp, slot, target, path, &moved);
+    if (s == GPUALS_OK) s = install_dir(tmp, &slot, target, path, &moved);
     if (!moved) remove_model_dir(tmp);
     tmppath_drop(slot);
 
-    /* Make the renames durable. */
-    if (s == GPUALS_OK) {
+    /* Make the renames durable (also when removing the previous model failed after). */
+    if (moved) {
         char *parent = parent_dir(target);
         if (parent) sync_dir(parent);
         free(parent);

@@ -56,7 +56,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "status.h"
 
@@ -85,6 +84,8 @@ typedef struct {
     int min_fields, max_fields;
     int has_timestamp;      /* field 4 is a timestamp to check */
     int header_seen;
+    int64_t lines_read;     /* lines of any kind, blank ones included */
+    size_t text_bytes;      /* their bytes, line endings and a byte order mark aside */
 
     /* Generic delimited: a two-field first line held back until the next line decides. */
     char *pending;
@@ -928,8 +929,7 @@ static gpuals_status empty_reason(const parse_ctx *c)
         if (c->header_seen)
             return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines after the header",
                                c->path);
-        struct stat st;
-        int empty = stat(c->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+        int empty = c->text_bytes == 0 && c->lines_read <= 1;
         return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines (the file %s)", c->path,
                            empty ? "is empty" : "holds only blank lines");
     }
@@ -1037,6 +1037,8 @@ gpuals_status reader_load(const char *path, gpuals_format format, double min_rat
             if (st != GPUALS_OK) goto done;
             continue;
         }
+        c.lines_read++;
+        c.text_bytes += n;
         if (is_blank_line(s, n)) continue;
         st = c.started ? next_line(&c, lr.line_no, s, n) : first_line(&c, lr.line_no, s, n);
         if (st != GPUALS_OK) goto done;

@@ -8,8 +8,10 @@
  */
 #include "tmppath.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TMPPATH_SLOTS 32
@@ -51,19 +53,18 @@ void tmppath_drop(int slot)
     pthread_mutex_unlock(&slots_lock);
 }
 
-/* Remove dir/name for each of names, then dir (all failures ignored). */
+/* Remove each of names from dir (regular files only, never through a symbolic link: dir
+ * itself is opened without following one), then dir; failures are ignored. */
 static void remove_dir_files(const char *dir, const char *const *names)
 {
-    char buf[TMPPATH_MAX + 64];
-    size_t dl = strlen(dir);
-    memcpy(buf, dir, dl);
-    buf[dl] = '/';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
     for (const char *const *n = names; n != NULL && *n != NULL; n++) {
-        size_t nl = strlen(*n);
-        if (dl + 1 + nl >= sizeof buf) continue;
-        memcpy(buf + dl + 1, *n, nl + 1);
-        unlink(buf);
+        struct stat st;
+        if (fstatat(fd, *n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            unlinkat(fd, *n, 0);
     }
+    close(fd);
     rmdir(dir);
 }
 

@@ -25,8 +25,8 @@ int tmppath_add(const char *path, tmppath_kind kind, const char *const *names);
  * Thread-safe. */
 void tmppath_drop(int slot);
 
-/* Remove every registered path now. Async-signal-safe: only unlink and rmdir, on paths built
- * in a fixed buffer; meant for a signal handler about to end the process. */
+/* Remove every registered path now. Async-signal-safe (open, fstatat, unlinkat, unlink, rmdir
+ * and close only); meant for a signal handler about to end the process. */
 void tmppath_remove_all(void);
 
 #endif /* GPUALS_TMPPATH_H */

@@ -537,10 +537,12 @@ static void swap_in_link(void)
     assert_int_equal(symlink(race_other, race_target), 0);
 }
 
-/* Saves of one model to one path from two threads at once. */
+/* Saves of one model from two threads at once: 8 rounds onto path, then 8 rounds each onto a
+ * new path "<path>-<k>", the threads meeting at a barrier before each save. */
 typedef struct {
     const gpuals_model *m;
     const char *path;
+    pthread_barrier_t *barrier;
     int failures;
     char last_error[512];
 } saver;
@@ -548,8 +550,12 @@ typedef struct {
 static void *save_repeatedly(void *arg)
 {
     saver *sv = arg;
-    for (int k = 0; k < 8; k++) {
-        if (gpuals_model_save(sv->m, sv->path) != GPUALS_OK) {
+    char fresh[4400];
+    for (int k = 0; k < 16; k++) {
+        if (k < 8) snprintf(fresh, sizeof fresh, "%s", sv->path);
+        else snprintf(fresh, sizeof fresh, "%s-%d", sv->path, k);
+        pthread_barrier_wait(sv->barrier);
+        if (gpuals_model_save(sv->m, fresh) != GPUALS_OK) {
             sv->failures++;
             snprintf(sv->last_error, sizeof sv->last_error, "%s", gpuals_last_error());
         }
@@ -637,12 +643,16 @@ static void test_save_races(void **state)
     TQ_OK(gpuals_model_save(fx->m, p));
     TQ_OK(gpuals_model_save(fx->m, p));
 
-    /* Two threads saving to the same path: each save is whole, none fails. */
-    saver sv[2] = {{fx->m, p, 0, ""}, {fx->m, p, 0, ""}};
+    /* Two threads saving to the same path, an existing model or a new one: each save is
+     * whole, none fails. */
+    pthread_barrier_t barrier;
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, 2), 0);
+    saver sv[2] = {{fx->m, p, &barrier, 0, ""}, {fx->m, p, &barrier, 0, ""}};
     pthread_t th[2];
     for (int t = 0; t < 2; t++)
         assert_int_equal(pthread_create(&th[t], NULL, save_repeatedly, &sv[t]), 0);
     for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&barrier);
     for (int t = 0; t < 2; t++)
         if (sv[t].failures) fail_msg("%d concurrent saves failed: %s", sv[t].failures,
                                      sv[t].last_error);
@@ -690,6 +700,18 @@ static void test_signal_cleanup(void **state)
     tmppath_drop(s1);
     tmppath_drop(s2);
     tmppath_drop(s3);
+
+    /* A registered directory that has become a symbolic link is not followed. */
+    char theirs[4300], link[4300];
+    tq_format(theirs, sizeof theirs, "%s/sig-theirs", fx->dir);
+    tq_format(link, sizeof link, "%s/sig.tmp-3", fx->dir);
+    assert_int_equal(mkdir(theirs, 0777), 0);
+    write_raw(tq_path(theirs, "meta.json"), "{}", 2);
+    assert_int_equal(symlink(theirs, link), 0);
+    int s5 = tmppath_add(link, TMPPATH_MODEL_DIR, names);
+    tmppath_remove_all();
+    tmppath_drop(s5);
+    assert_int_equal(file_size(tq_path(theirs, "meta.json")), 2);
 }
 
 /* Save a fresh copy of the model at <dir>/<name> and return its path (static buffer). */

@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -34,6 +35,7 @@
 #include "plot.h"
 #include "report.h"
 #include "split.h"
+#include "tmppath.h"
 
 enum {
     OPT_GRID_FACTORS = CLI_OPT_LOCAL,
@@ -519,11 +521,24 @@ static void selection_note(const tune_args *a, char *buf, size_t len)
  * on it as a last column); 0 or an exit code. */
 static int write_tsv(const char *path, const tune_args *a, const tune_run *runs, long n)
 {
-    char name[64];
-    int k = a->k, valid = a->validation_fraction > 0;
-    FILE *f = fopen(path, "w");
+    /* A regular file (or a new one) is written under a temporary name beside it and renamed
+     * when complete; a device or pipe is written in place. */
+    char name[64], tmp[4200];
+    int k = a->k, valid = a->validation_fraction > 0, slot = -1;
+    struct stat st;
+    int direct = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    FILE *f = NULL;
+    if (direct) {
+        f = fopen(path, "w");
+    } else {
+        int fd = cli_temp_file(path, tmp, sizeof tmp, &slot);
+        f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (fd >= 0 && f == NULL) close(fd);
+    }
     if (f == NULL) {
         cli_note("cannot write %s: %s", path, strerror(errno));
+        if (!direct && slot >= 0) unlink(tmp);
+        tmppath_drop(slot);
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     fputs("rank\tfactors\treg\talpha\tconfidence\titers\tbest_iteration\titerations_run"
@@ -542,7 +557,16 @@ static int write_tsv(const char *path, const tune_args *a, const tune_run *runs,
         if (valid) fprintf(f, "\t%.6f", r->score);
         fputc('\n', f);
     }
-    return close_output(f, path);
+    int rc = close_output(f, path);
+    if (!direct) {
+        if (rc == 0 && rename(tmp, path) != 0) {
+            cli_note("cannot write %s: %s", path, strerror(errno));
+            rc = gpuals_status_exit_code(GPUALS_ERR_IO);
+        }
+        if (rc != 0) unlink(tmp);
+        tmppath_drop(slot);
+    }
+    return rc;
 }
 
 /* The sorted runs as an aligned table on stdout (with a validation split, its metric as a last
