@@ -92,14 +92,15 @@ static gpuals_status state_failure(const char *who, int iteration)
     case ALS_FAIL_NONE:
         break;
     case ALS_FAIL_NONFINITE:
-        return gpuals_fail(GPUALS_ERR_NUMERIC, "%s became non-finite at iteration %d", who,
+        return gpuals_fail(GPUALS_ERR_NUMERIC, "%s became non-finite at iteration %d (a "
+                           "smaller alpha or a larger reg keeps the values in range)", who,
                            iteration);
     case ALS_FAIL_SINGULAR: {
         char pivot[48] = "a Cholesky pivot is not positive";
         if (detail > 0) snprintf(pivot, sizeof pivot, "Cholesky pivot %d is not positive", detail);
         return gpuals_fail(GPUALS_ERR_NUMERIC, "singular system for %s at iteration %d (%s): try "
-                           "a larger reg (--reg) (confidences below 1 can also make it "
-                           "indefinite)", who, iteration, pivot);
+                           "a larger reg (--reg) or a smaller alpha (--alpha) (confidences "
+                           "below 1 can also make it indefinite)", who, iteration, pivot);
     }
     case ALS_FAIL_LAPACK:
         return gpuals_fail(GPUALS_ERR_INTERNAL, "LAPACK rejected argument %d while solving %s at "

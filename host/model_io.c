@@ -113,9 +113,9 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
-/* A new, empty directory named path + suffix + "<pid>-<n>" (n counts up until the name is
- * free), made with mkdir's usual permissions; its name into a new string, or NULL with errno
- * set. Never touches anything that already exists. */
+/* A new, empty directory beside path named path + suffix + "<pid>-<n>" (tmppath_sibling; n
+ * counts up until the name is free), made with mkdir's usual permissions; its name into a new
+ * string, or NULL with errno set. Never touches anything that already exists. */
 static char *unique_sibling_dir(const char *path, const char *suffix)
 {
     static unsigned counter;
@@ -124,7 +124,10 @@ static char *unique_sibling_dir(const char *path, const char *suffix)
     if (!p) return NULL;
     for (int tries = 0; tries < 1000; tries++) {
         unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
-        snprintf(p, cap, "%s%s%ld-%u", path, suffix, (long)getpid(), n);
+        if (tmppath_sibling(p, cap, path, suffix, n) != 0) {
+            errno = ENAMETOOLONG;
+            break;
+        }
         if (mkdir(p, 0777) == 0) return p;
         if (errno != EEXIST) break;
     }
@@ -471,8 +474,8 @@ static gpuals_status resolve_target(const char *path, char **out)
     const char *base = slash ? slash + 1 : t;
     if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
         free(t);
-        return gpuals_fail(GPUALS_ERR_IO, "%s: name the model directory itself (a path that "
-                           "does not end in /, . or ..)", path);
+        return gpuals_fail(GPUALS_ERR_IO, "%s: name the model directory itself, not '.' or "
+                           "'..'", path);
     }
     char *parent = !slash      ? strdup(".")
                    : slash == t ? strdup("/")

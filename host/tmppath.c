@@ -9,7 +9,9 @@
 #include "tmppath.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +28,18 @@ typedef struct {
 
 static tmp_slot slots[TMPPATH_SLOTS];
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int tmppath_sibling(char *out, size_t cap, const char *path, const char *tag, unsigned n)
+{
+    char suffix[64];
+    int sl = snprintf(suffix, sizeof suffix, "%s%ld-%u", tag, (long)getpid(), n);
+    const char *slash = strrchr(path, '/');
+    size_t base_at = slash ? (size_t)(slash - path) + 1 : 0, len = strlen(path);
+    size_t keep = len - base_at; /* bytes of the last component kept */
+    if (keep + (size_t)sl > NAME_MAX) keep = NAME_MAX > (size_t)sl ? NAME_MAX - (size_t)sl : 0;
+    int w = snprintf(out, cap, "%.*s%s", (int)(base_at + keep), path, suffix);
+    return w > 0 && (size_t)w < cap ? 0 : -1;
+}
 
 int tmppath_add(const char *path, tmppath_kind kind, const char *const *names)
 {

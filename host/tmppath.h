@@ -11,6 +11,14 @@
 #ifndef GPUALS_TMPPATH_H
 #define GPUALS_TMPPATH_H
 
+#include <stddef.h>
+
+/* The name of a temporary sibling of path: "<path><tag><pid>-<n>" (tag such as ".tmp-"), with
+ * path's last component shortened when needed so the name stays within NAME_MAX bytes (a path
+ * whose own name is already 250 bytes long must still get one). Returns 0, or -1 when out (cap
+ * bytes) is too small. */
+int tmppath_sibling(char *out, size_t cap, const char *path, const char *tag, unsigned n);
+
 /* What a registered path is: a plain file, or a model directory whose files are the names in
  * the list given at registration (removed one by one, then the directory). */
 typedef enum { TMPPATH_FILE, TMPPATH_MODEL_DIR } tmppath_kind;

@@ -85,6 +85,17 @@ cp -r "$tmp/m" "$tmp/bad"
 printf '\x01' | dd of="$tmp/bad/item_factors.npy" bs=1 seek=200 conv=notrunc status=none
 expect_exit 6 score --model "$tmp/bad" alice apple && contains "$tmp/err" "item_factors.npy"
 
+# --history inside the --out model directory, or at its path, would stand in the save's way:
+# refused before any work, nothing created.
+expect_exit 0 train --ratings "$FIX/tiny.tsv" --factors 2 --iters 1 --out "$tmp/hm" -q
+expect_exit 2 train --ratings "$FIX/tiny.tsv" --factors 2 --iters 1 --out "$tmp/hm" \
+  --history "$tmp/hm/h.csv" && contains "$tmp/err" "is inside the model directory"
+[ ! -e "$tmp/hm/h.csv" ] || { echo "FAIL: a refused train wrote its history into the model";
+                              failures=$((failures + 1)); }
+expect_exit 2 train --ratings "$FIX/tiny.tsv" --factors 2 --iters 1 --out "$tmp/hm2/" \
+  --history "$tmp/hm2" && contains "$tmp/err" "is the same path as the model directory"
+[ ! -e "$tmp/hm2" ] || { echo "FAIL: a refused train left $tmp/hm2"; failures=$((failures + 1)); }
+
 # A history file that cannot be written stops training at once (exit 3), not at the end.
 if [ -c /dev/full ]; then
   timeout 60 "$BIN" train --min-rating 3 --factors 8 --iters 100000 --out "$tmp/hfull" \
@@ -108,6 +119,15 @@ expect_exit 5 similar --ratings "$tmp/disliked.csv" --user u1 --factors 2 --iter
   && contains "$tmp/err" "user u1 has no interaction with a positive confidence"
 expect_exit 0 similar --ratings "$tmp/disliked.csv" --user u2 --factors 2 --iters 2 -q \
   && contains "$tmp/out" "u3" && lacks "$tmp/out" "u1"
+
+# On a 1-10 scale kept from 6 up, a --like counts as a rating of 6 (not 5, which the model's
+# min_rating would drop), in recommend on a saved model as in the walkthrough.
+printf 'u1,a,9\nu1,b,7\nu2,a,6\nu2,c,10\nu3,b,8\nu3,c,6\nu3,d,2\nu4,d,9\nu4,a,7\n' > "$tmp/ten.csv"
+expect_exit 0 train --ratings "$tmp/ten.csv" --min-rating 6 --factors 2 --iters 2 -q \
+  --out "$tmp/ten-model"
+expect_exit 0 recommend --model "$tmp/ten-model" --like a --like b -q
+expect_exit 0 --ratings "$tmp/ten.csv" --min-rating 6 --like a --like b --factors 2 --iters 2 \
+  && contains "$tmp/out" "each rated 6"
 
 # An id holding a tab (a quoted CSV field) is one TSV field in the results, escaped as \t.
 printf 'c,x,4\n"a\tb",x,5\n"a\tb",y,3\nc,z,5\nd,y,5\nd,z,1\n' > "$tmp/tabid.csv"

@@ -313,6 +313,14 @@ for list in 16,,32 ,16 16,; do
     expect_exit 2 tune --factors "$list"
     grep -q "empty element" "$work/err" || fail "tune --factors $list: $(cat "$work/err")"
 done
+# A grid point that diverges is reported as failed and listed last; the others still count.
+expect_exit 0 tune "${small[@]}" --alpha 1,1e12 --out "$work/div.tsv"
+grep -q "failed: .*became non-finite" "$work/out" || fail "tune does not show the failed run"
+tail -1 "$work/div.tsv" | grep -q "	nan	nan" || fail "tune TSV: no failed row last"
+head -2 "$work/div.tsv" | tail -1 | grep -q "^1	8	0.01	1	" || fail "tune TSV: best run not first"
+expect_exit 9 tune "${small[@]}" --alpha 1e12
+grep -q "every run of the grid failed" "$work/err" ||
+    fail "tune, all runs failing: $(cat "$work/err")"
 expect_exit 2 tune --factors 16,32,16
 grep -q "gives 16 twice" "$work/err" || fail "tune --factors 16,32,16: $(cat "$work/err")"
 expect_exit 2 tune --reg 1,1.0

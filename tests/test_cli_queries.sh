@@ -80,6 +80,8 @@ expect_exit 7 explain "${M[@]}" zed date
 expect_exit 3 score "${M[@]}" --pairs "$tmp"
 : >"$tmp/empty.txt"
 expect_exit 5 score "${M[@]}" --pairs "$tmp/empty.txt"
+printf '  alice \t date \r\n\n' >"$tmp/pairs-ws.tsv"
+expect_exit 0 score "${M[@]}" --pairs "$tmp/pairs-ws.tsv" && contains "$tmp/out" "alice	date	"
 printf 'alice\tdate\t9\n' >"$tmp/pairs3.tsv"
 expect_exit 4 score "${M[@]}" --pairs "$tmp/pairs3.tsv" && contains "$tmp/err" "pairs3.tsv:1"
 expect_exit 3 recommend "${M[@]}" --all-users --deny "$tmp"

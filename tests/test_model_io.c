@@ -632,6 +632,16 @@ static void test_save_races(void **state)
     assert_int_equal(count_entries(fx->dir, "race3.tmp-"), 0);
     assert_int_equal(count_entries(fx->dir, "race3.old-"), 1);
 
+    /* A name of 250 bytes (its temporary sibling's name is shortened to fit NAME_MAX). */
+    char longname[300];
+    memset(longname, 'm', 250);
+    longname[250] = '\0';
+    tq_format(p, sizeof p, "%s/%s", fx->dir, longname);
+    TQ_OK(gpuals_model_save(fx->m, p));
+    TQ_OK(gpuals_model_save(fx->m, p));
+    TQ_OK(gpuals_model_load(p, &back));
+    gpuals_model_free(back);
+
     /* Directories already named like the save's temporary ones are someone else's. */
     tq_format(p, sizeof p, "%s/race4", fx->dir);
     for (int k = 0; k < 64; k++) {

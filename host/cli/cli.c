@@ -288,7 +288,9 @@ int cli_handle_option(cli_opts *o, int opt, const char *arg)
         if ((rc = parse_choice("confidence", arg, confidences, &k)) == 0)
             p->confidence = (gpuals_confidence)k;
         return rc;
-    case CLI_OPT_EPS: return cli_parse_double("eps", arg, 1e-12, 1e12, &p->eps);
+    case CLI_OPT_EPS:
+        o->have_eps = 1;
+        return cli_parse_double("eps", arg, 1e-12, 1e12, &p->eps);
     case CLI_OPT_ITERS: /* 0 would leave the model at its random initial factors */
         if ((rc = cli_parse_int("iters", arg, 1, 100000, &n)) == 0) p->iters = (int)n;
         return rc;
@@ -296,6 +298,7 @@ int cli_handle_option(cli_opts *o, int opt, const char *arg)
         if ((rc = parse_choice("solver", arg, solvers, &k)) == 0) p->solver = (gpuals_solver)k;
         return rc;
     case CLI_OPT_CG_STEPS:
+        o->have_cg_steps = 1;
         if ((rc = cli_parse_int("cg-steps", arg, 1, 10000, &n)) == 0) p->cg_steps = (int)n;
         return rc;
     case CLI_OPT_SEED: return cli_parse_seed("seed", arg, &p->seed);
@@ -375,13 +378,20 @@ int cli_check_output(const char *opt, const char *path, int dir_ok)
     return gpuals_status_exit_code(GPUALS_ERR_IO);
 }
 
+double cli_shown_loss(double loss) { return loss < 0 && loss > -5e-8 ? 0.0 : loss; }
+
+float cli_like_value(double min_rating)
+{
+    return (float)(min_rating > CLI_LIKE_RATING ? min_rating : CLI_LIKE_RATING);
+}
+
 int cli_temp_file(const char *path, char *tmp, size_t tmp_len, int *slot)
 {
     static unsigned counter;
     *slot = -1;
     for (int tries = 0; tries < 1000; tries++) {
         unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
-        if ((size_t)snprintf(tmp, tmp_len, "%s.tmp-%ld-%u", path, (long)getpid(), n) >= tmp_len) {
+        if (tmppath_sibling(tmp, tmp_len, path, ".tmp-", n) != 0) {
             errno = ENAMETOOLONG;
             return -1;
         }
@@ -431,7 +441,8 @@ static int has_embedded_data(const char *dir)
     return access(path, R_OK) == 0;
 }
 
-/* Where the embedded ml-latest-small data is: $GPUALS_DATA_DIR when set (and only there), else
+/* Where the embedded ml-latest-small data is: $GPUALS_DATA_DIR when set and not empty (and
+ * only there), else
  * the source tree the binary was built from, else, relative to the binary's folder BIN, an
  * installed copy (BIN/../share/gpu-als/ml-latest-small, as `cmake --install` lays it out),
  * BIN/../data/ml-latest-small or BIN/data/ml-latest-small.
@@ -442,7 +453,13 @@ static gpuals_status find_embedded_data(char *dir, size_t len)
     if (env != NULL && env[0] != '\0') {
         snprintf(dir, len, "%s", env);
         if (has_embedded_data(dir)) return GPUALS_OK;
-        return gpuals_fail(GPUALS_ERR_IO, "GPUALS_DATA_DIR=%s holds no ratings.csv", env);
+        struct stat st;
+        if (stat(env, &st) != 0)
+            return gpuals_fail(GPUALS_ERR_IO, "GPUALS_DATA_DIR=%s: %s", env, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return gpuals_fail(GPUALS_ERR_IO, "GPUALS_DATA_DIR=%s is not a directory", env);
+        return gpuals_fail(GPUALS_ERR_IO, "GPUALS_DATA_DIR=%s holds no readable ratings.csv",
+                           env);
     }
     snprintf(dir, len, "%s", GPUALS_DEFAULT_DATA_DIR);
     if (has_embedded_data(dir)) return GPUALS_OK;
@@ -506,6 +523,7 @@ int cli_progress_start(cli_progress *pr, const cli_opts *o)
     pr->history = fopen(o->history_path, "w");
     if (pr->history == NULL) return gpuals_status_exit_code(GPUALS_ERR_IO);
     fputs(CLI_HISTORY_HEADER "\n", pr->history);
+    fflush(pr->history); /* a run stopped before its first row still leaves the header */
     return 0;
 }
 
@@ -526,7 +544,7 @@ int cli_progress_iteration(int iteration, double seconds, double loss, void *use
 
     /* On a terminal one line is redrawn; in a log each iteration gets its own line. */
     char loss_text[32] = "-";
-    if (isfinite(loss)) snprintf(loss_text, sizeof loss_text, "%.7f", loss);
+    if (isfinite(loss)) snprintf(loss_text, sizeof loss_text, "%.7f", cli_shown_loss(loss));
     if (isatty(STDERR_FILENO)) {
         int width = 30, done = pr->total_iters > 0 ? width * iteration / pr->total_iters : width;
         fprintf(stderr, "\r[%.*s%*s] iter %d/%d  loss %s  %.3f s/iter ", done,
@@ -552,8 +570,18 @@ int cli_progress_finish(cli_progress *pr)
     return err != 0 ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
 }
 
+void cli_note_moot_settings(const cli_opts *o)
+{
+    if (o->verbosity <= 0) return;
+    if (o->have_eps && o->params.confidence != GPUALS_CONF_LOG)
+        cli_note("--eps only shapes the log confidence (--confidence log); it is ignored here");
+    if (o->have_cg_steps && o->params.solver == GPUALS_SOLVER_CHOLESKY)
+        cli_note("--cg-steps only counts with --solver cg; Cholesky solves each row exactly");
+}
+
 gpuals_status cli_train(const cli_opts *o, const gpuals_data *d, gpuals_model **out)
 {
+    cli_note_moot_settings(o);
     cli_progress pr;
     if (cli_progress_start(&pr, o) != 0)
         return gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s: %s",

@@ -109,6 +109,7 @@ typedef struct {
     gpuals_load_options load;
     int have_ratings;          /* --ratings was given (else the embedded data is used) */
     int have_min_rating;       /* --min-rating was given */
+    int have_eps, have_cg_steps; /* --eps, --cg-steps were given (noted when they do nothing) */
     gpuals_params params;
     int loss_every_iter;       /* --loss: compute the loss each iteration */
     const char *history_path;  /* --history FILE: per-iteration CSV */
@@ -117,6 +118,10 @@ typedef struct {
     int json;                  /* --json */
     int verbosity;             /* 0 with -q, 1 by default, 2 with -v */
 } cli_opts;
+
+/* Notes on stderr (unless -q) for settings given that the others make moot: --eps without
+ * --confidence log, --cg-steps with --solver cholesky. */
+void cli_note_moot_settings(const cli_opts *o);
 
 /* Defaults: the embedded data, the `implicit` library's training settings, device auto. */
 void cli_opts_init(cli_opts *o);
@@ -167,6 +172,17 @@ int cli_handle_split_option(int opt, const char *arg, split_options *s);
  * writable, and path itself is not a directory (unless dir_ok, for model directories). Prints
  * "gpu-als: cannot write PATH: reason" naming opt and returns the i/o exit code, or 0. */
 int cli_check_output(const char *opt, const char *path, int dir_ok);
+
+/* The loss as the text lines show it (%.7f): the training loss cannot be negative, but the
+ * Gram-matrix shortcut that computes it can round a loss of about zero (reg 0 on a fit that is
+ * exact) to a tiny negative number, which would print as "-0.0000000"; such a value shows as
+ * 0. The history and JSON keep the value computed. */
+double cli_shown_loss(double loss);
+
+/* The rating a --like item counts as: 5 (the top of the MovieLens scales), or the data's
+ * min_rating when that is higher, so that a like is never filtered out as too low. */
+#define CLI_LIKE_RATING 5.0
+float cli_like_value(double min_rating);
 
 /* A new file beside path to write it under, "<path>.tmp-<pid>-<n>", created exclusively (never
  * an existing file) and registered for removal on a fatal signal (tmppath.h): its name goes to

@@ -230,6 +230,7 @@ static int train_with_history(const cli_opts *o, const eval_args *a, const gpual
             rc = gpuals_status_exit_code(GPUALS_ERR_IO);
         } else {
             history_header(c.history, a->k);
+            fflush(c.history); /* a run stopped before its first row still leaves the header */
         }
     }
 
@@ -441,6 +442,7 @@ int cmd_eval(int argc, char **argv)
                  (long long)test.nnz, cli_plural(test.nnz, "entry", "entries"));
 
     /* Train and evaluate. */
+    if (o.history_path != NULL || a.plot_path != NULL) cli_note_moot_settings(&o);
     metrics_result res;
     double seconds = 0, loss = NAN;
     if (o.history_path != NULL || a.plot_path != NULL)

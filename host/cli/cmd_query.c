@@ -303,7 +303,8 @@ static gpuals_status read_index_list(const gpuals_model *m, const char *path,
 }
 
 /* The liked items of a new user given as ids or titles, as a 1 x n_items CSR of confidences
- * (each item rated 5, as the walkthrough does) and the folded-in factors. */
+ * (each item rated cli_like_value of the model's min_rating, as the walkthrough rates its
+ * demo user's) and the folded-in factors. */
 static gpuals_status fold_in_likes(const gpuals_model *m, const char *const *likes, int n_likes,
                                    float *x, csr *liked)
 {
@@ -317,7 +318,7 @@ static gpuals_status fold_in_likes(const gpuals_model *m, const char *const *lik
             if (items[j] == items[k])
                 return gpuals_fail(GPUALS_ERR_USAGE, "--like '%s' and --like '%s' name the same "
                                    "item", likes[j], likes[k]);
-        values[k] = 5.0f;
+        values[k] = cli_like_value(m->summary.min_rating);
     }
     GPUALS_TRY(gpuals_fold_in(m, items, values, n_likes, x));
     /* The confidences of the liked items, for filtering and explain. */
@@ -343,7 +344,9 @@ static void help_recommend(void)
            "      --all-users         every user of the model\n"
            "      --like ITEM         a new user who likes ITEM (raw id or title; repeat it),\n"
            "                          folded in against the item factors without retraining\n"
-           "                          (on the CPU: folding in has no GPU implementation)\n"
+           "                          (on the CPU: folding in has no GPU implementation); each\n"
+           "                          counts as a rating of 5, or of the model's --min-rating\n"
+           "                          when that is higher\n"
            "      --include-liked     do not leave out the user's own items\n"
            "      --allow FILE        rank only the items listed in FILE (ids or titles)\n"
            "      --deny FILE         never return the items listed in FILE\n%s\n",
@@ -704,7 +707,8 @@ static void help_score(void)
            "The model's score x_u . y_i of each user-item pair (users by raw id, items by raw\n"
            "id or title). Runs on the CPU (no GPU implementation). Output: TSV user, item,\n"
            "score, title (or --json).\n\n"
-           "      --pairs FILE        pairs from FILE, one 'user<TAB>item' per line\n"
+           "      --pairs FILE        pairs from FILE, one 'user<TAB>item' per line (spaces\n"
+           "                          around each ignored)\n"
            "  -o, --out FILE          write the results to FILE instead of stdout\n\n");
     print_help_tail();
 }
@@ -749,19 +753,23 @@ static gpuals_status score_line(const char *line, void *ctx)
     const char *tab = strchr(line, '\t');
     if (tab == NULL || strchr(tab + 1, '\t') != NULL)
         return gpuals_fail(GPUALS_ERR_PARSE, "expected 'user<TAB>item', found '%s'", line);
+    /* Each field without the spaces around it, as --users reads its ids. */
     char user[4096];
     size_t len = (size_t)(tab - line);
+    while (len > 0 && line[len - 1] == ' ') len--;
     if (len >= sizeof user) return gpuals_fail(GPUALS_ERR_PARSE, "user id too long");
     memcpy(user, line, len);
     user[len] = '\0';
-    return score_pair(c->m, user, tab + 1, c->out, c->arr);
+    const char *item = tab + 1;
+    while (*item == ' ') item++;
+    return score_pair(c->m, user, item, c->out, c->arr);
 }
 
 static gpuals_status score_file(const gpuals_model *m, const char *path, output *out,
                                 json_t *arr)
 {
     score_ctx c = {m, out, arr};
-    return for_each_line(path, 0, score_line, &c, NULL);
+    return for_each_line(path, 1, score_line, &c, NULL);
 }
 
 int cmd_score(int argc, char **argv)

@@ -48,6 +48,36 @@ static int check_model_path(const char *path)
     return gpuals_status_exit_code(s);
 }
 
+/* path with its folder resolved (realpath) and trailing slashes dropped, into out (cap bytes);
+ * 0 when the folder cannot be resolved. */
+static int resolved(const char *path, char *out, size_t cap)
+{
+    char copy[4096];
+    if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy) return 0;
+    for (size_t len = strlen(copy); len > 1 && copy[len - 1] == '/';) copy[--len] = '\0';
+    char *slash = strrchr(copy, '/');
+    const char *base = slash ? slash + 1 : copy;
+    const char *dir = !slash ? "." : slash == copy ? "/" : (*slash = '\0', copy);
+    char *real = realpath(dir, NULL);
+    if (!real) return 0;
+    int n = snprintf(out, cap, "%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
+    free(real);
+    return n > 0 && (size_t)n < cap;
+}
+
+/* --history must be neither the model directory nor inside it: the save would find the file
+ * in its way (or remove the history with the previous model). Checked before any work. */
+static int check_history_apart(const char *history, const char *out)
+{
+    char h[8200], m[8200];
+    if (!history || !resolved(history, h, sizeof h) || !resolved(out, m, sizeof m)) return 0;
+    size_t n = strlen(m);
+    if (strcmp(h, m) != 0 && !(strncmp(h, m, n) == 0 && h[n] == '/')) return 0;
+    return cli_usage_error("train", "--history %s is %s the model directory --out %s; write "
+                           "it beside the model instead", history,
+                           strcmp(h, m) == 0 ? "the same path as" : "inside", out);
+}
+
 static int own_option(int opt, const char *arg, void *ctx)
 {
     train_args *a = ctx;
@@ -67,6 +97,7 @@ int cmd_train(int argc, char **argv)
     int rc = cli_parse("train", argc, argv, longopts, &o, own_option, &a, print_help, NULL);
     if (rc != 0) return rc < 0 ? 0 : rc;
     if (a.out == NULL) return cli_usage_error("train", "train needs --out DIR");
+    if ((rc = check_history_apart(o.history_path, a.out)) != 0) return rc;
     if ((rc = cli_check_device(&o)) != 0) return rc;
 
     /* Load and train. */
@@ -105,7 +136,7 @@ int cmd_train(int argc, char **argv)
                cli_plural(f, "factor", "factors"), o.params.iters,
                cli_plural(o.params.iters, "iteration", "iterations"),
                gpuals_model_train_seconds(m));
-        if (isfinite(loss)) printf(", final loss %.7f", loss);
+        if (isfinite(loss)) printf(", final loss %.7f", cli_shown_loss(loss));
         printf("\n");
     }
     gpuals_model_free(m);

@@ -95,6 +95,8 @@ typedef struct {
     int best_iteration;
     int iterations;               /* iterations run */
     double seconds;
+    int failed;                   /* numerical failure (diverged): failure says why */
+    char failure[256];
 } tune_run;
 
 /* Close f, an output file written to path: 0, or an exit code after saying why (the reason of
@@ -553,8 +555,11 @@ static int write_tsv(const char *path, const tune_args *a, const tune_run *runs,
                 r->setting[P_REG], r->setting[P_ALPHA],
                 confidence_names[(int)r->setting[P_CONFIDENCE]], (int)r->setting[P_ITERS],
                 r->best_iteration, r->iterations, r->seconds);
-        for (int m = 0; m < METRIC_COUNT; m++) fprintf(f, "\t%.6f", r->best.value[m]);
-        if (valid) fprintf(f, "\t%.6f", r->score);
+        for (int m = 0; m < METRIC_COUNT; m++)
+            if (r->failed) fputs("\tnan", f);
+            else fprintf(f, "\t%.6f", r->best.value[m]);
+        if (valid) fputs(r->failed ? "\tnan" : "", f);
+        if (valid && !r->failed) fprintf(f, "\t%.6f", r->score);
         fputc('\n', f);
     }
     int rc = close_output(f, path);
@@ -591,6 +596,10 @@ static void print_table(const tune_args *a, const tune_run *runs, long n, const 
                r->setting[P_REG], r->setting[P_ALPHA],
                confidence_names[(int)r->setting[P_CONFIDENCE]], (int)r->setting[P_ITERS],
                r->best_iteration, r->seconds);
+        if (r->failed) {
+            printf("  failed: %s\n", r->failure);
+            continue;
+        }
         for (int m = 0; m < METRIC_COUNT; m++) printf(" %21.6f", r->best.value[m]);
         if (valid) printf(" %32.6f", r->score);
         printf("\n");
@@ -614,6 +623,11 @@ static json_t *run_json(const tune_run *r, long rank, int k, int valid)
     json_object_set_new(j, "best_iteration", json_integer(r->best_iteration));
     json_object_set_new(j, "iterations_run", json_integer(r->iterations));
     json_object_set_new(j, "seconds", json_real(r->seconds));
+    if (r->failed) {
+        json_decref(metrics);
+        json_object_set_new(j, "failed", json_string(r->failure));
+        return j;
+    }
     json_object_set_new(j, "users_evaluated", json_integer(r->best.users));
     for (int m = 0; m < METRIC_COUNT; m++)
         json_object_set_new(metrics, metrics_name(m, k, name, sizeof name),
@@ -738,6 +752,21 @@ static int run_grid(const cli_opts *o, const tune_args *a, const tune_sides *sd,
         runs[r] = (tune_run){.index = (int)r};
         grid_setting(a, r, runs[r].setting);
         gpuals_status s = do_run(o, a, sd, n, &runs[r], &used, note, sizeof note);
+        if (s == GPUALS_ERR_NUMERIC) {
+            /* A setting that diverges is a result of the search, not the end of it. */
+            tune_run *f = &runs[r];
+            f->failed = 1;
+            f->score = -INFINITY;
+            snprintf(f->failure, sizeof f->failure, "%s", gpuals_last_error());
+            if (o->verbosity > 0) {
+                char setting[160];
+                describe_setting(f->setting, setting, sizeof setting);
+                fprintf(stderr, "%srun %d/%ld  %s  failed: %s\n",
+                        isatty(STDERR_FILENO) ? "\r\033[K" : "", f->index + 1, n, setting,
+                        f->failure);
+            }
+            continue;
+        }
         if (s != GPUALS_OK) {
             if (o->verbosity > 0 && isatty(STDERR_FILENO)) fputc('\n', stderr);
             return cli_fail(s);
@@ -748,6 +777,14 @@ static int run_grid(const cli_opts *o, const tune_args *a, const tune_sides *sd,
         last_used = used;
         if (r == 0) cli_cpu_only_note(o, "ranking the held-out users for the metrics");
     }
+    long failed = 0;
+    for (long r = 0; r < n; r++) failed += runs[r].failed;
+    if (failed == n)
+        return cli_fail(gpuals_fail(GPUALS_ERR_NUMERIC, "every run of the grid failed; the "
+                                                        "first: %s", runs[0].failure));
+    if (failed > 0)
+        cli_note("%ld of %ld %s failed numerically and %s listed last", failed, n,
+                 cli_plural(n, "run", "runs"), failed == 1 ? "is" : "are");
     return 0;
 }
 
@@ -893,7 +930,9 @@ int cmd_tune(int argc, char **argv)
     if (rc == 0 && a.out_path != NULL) rc = write_tsv(a.out_path, &a, runs, n);
     if (rc == 0 && o.json) rc = print_json(&o, &a, runs, n, command);
     if (rc == 0 && !o.json) print_table(&a, runs, n, command);
-    if (rc == 0 && a.plot_path != NULL) rc = draw_grid(a.plot_path, &a, runs, n);
+    long n_ok = rc == 0 ? n : 0; /* the failed runs, sorted last, have no metrics to draw */
+    while (n_ok > 0 && runs[n_ok - 1].failed) n_ok--;
+    if (rc == 0 && a.plot_path != NULL) rc = draw_grid(a.plot_path, &a, runs, n_ok);
     free(runs);
     return rc;
 }

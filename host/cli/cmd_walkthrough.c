@@ -3,7 +3,8 @@
  *
  *   1. the data: lines read and kept, users, items, the CSR shape, the most popular titles;
  *   2. a demo user who likes a few favourite titles (five well-known films by default,
- *      replaced by --like TITLE) joins the data as a new user, each favourite rated 5;
+ *      replaced by --like TITLE) joins the data as a new user, each favourite rated 5 (or
+ *      --min-rating when that is higher: cli_like_value);
  *   3. training, one line per iteration (loss and seconds);
  *   4. for the demo user: the scores of the favourites and of other popular titles, the items
  *      most similar to the first favourite, the top recommendations, and why the first one
@@ -30,7 +31,6 @@ enum { OPT_N = 'n', OPT_LIKE = CLI_OPT_LOCAL };
 #define SIMILAR_SHOWN 10
 #define EXPLAIN_SHOWN 5
 #define DEMO_USER "gpu-als-demo-user"
-#define DEMO_RATING 5.0f
 #define DEFAULT_MIN_RATING 3.0
 
 static const char *const default_likes[] = {
@@ -54,7 +54,8 @@ static void print_help(void)
     cli_print_main_usage(stdout);
     printf("Walkthrough options:\n"
            "      --like TITLE        a favourite of the demo user (repeat it; default: five\n"
-           "                          well-known films); a raw item id works too\n"
+           "                          well-known films); a raw item id works too; each is\n"
+           "                          rated 5, or --min-rating when that is higher\n"
            "  -n, --n N               how many recommendations to show (20)\n\n"
            "The walkthrough keeps ratings >= %g unless --min-rating is given.\n\n%s\n%s\n%s\n%s",
            DEFAULT_MIN_RATING, cli_help_data, cli_help_train, cli_help_general,
@@ -128,7 +129,8 @@ static int walk_iteration(int iteration, double seconds, double loss, void *user
         json_object_set_new(row, "loss", isfinite(loss) ? json_real(loss) : json_null());
         json_array_append_new(w->lines, row);
     } else {
-        printf("  iter %3d/%d  loss %.7f  %.3f s\n", iteration, w->iters, loss, seconds);
+        printf("  iter %3d/%d  loss %.7f  %.3f s\n", iteration, w->iters, cli_shown_loss(loss),
+               seconds);
         fflush(stdout);
     }
     return stop;
@@ -223,6 +225,8 @@ static gpuals_status report_queries(const gpuals_model *m, int64_t demo, int64_t
         json_object_set_new(doc, "recommendations", b);
         if (k_rec > 0) {
             json_object_set_new(e, "item", cli_json_text(gpuals_model_item_id(m, rec[0].index)));
+            const char *title = gpuals_model_item_title(m, rec[0].index);
+            json_object_set_new(e, "title", title[0] ? cli_json_text(title) : json_null());
             json_object_set_new(e, "total", json_real(total));
             json_object_set_new(e, "model_score", json_real(model_score));
             json_object_set_new(e, "contributions", c);
@@ -323,11 +327,12 @@ int cmd_walkthrough(int argc, char **argv)
         s = gpuals_fail_context(s, "the demo user's default favourites are MovieLens titles; "
                                    "name favourites from your data with --like TITLE");
     if (s != GPUALS_OK) goto fail;
-    for (int k = 0; k < a.n_likes; k++) values[k] = DEMO_RATING;
+    const float demo_rating = cli_like_value(o.load.min_rating);
+    for (int k = 0; k < a.n_likes; k++) values[k] = demo_rating;
     s = dataset_add_user(d, DEMO_USER, a.n_likes, likes, values, &demo);
     if (s != GPUALS_OK) goto fail;
     if (!doc) {
-        printf("\n== The demo user (%s) likes, each rated %g:\n", DEMO_USER, DEMO_RATING);
+        printf("\n== The demo user (%s) likes, each rated %g:\n", DEMO_USER, demo_rating);
         for (int k = 0; k < a.n_likes; k++) printf("  %s\n", report_item_name(d, likes[k]));
         printf("\nWith the demo user: %lld x %lld, %lld stored\n",
                (long long)d->ratings.rows, (long long)d->ratings.cols,
