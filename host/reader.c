@@ -1070,6 +1070,14 @@ gpuals_status reader_load(const char *path, gpuals_format format, double min_rat
     res = (reader_result){0};
 
 done:
+    /* A malformed line after a first line taken for a header by its shape: that guess may be
+     * what went wrong (the wrong file, say, or its separator), so say it. */
+    if (st == GPUALS_ERR_PARSE && res.guessed_header_line > 0) {
+        char first[2048];
+        snprintf(first, sizeof first, "%s", gpuals_last_error());
+        st = gpuals_fail(st, "%s (line %lld was read as a header: %s)", first,
+                         (long long)res.guessed_header_line, res.guessed_header);
+    }
     free(c.pending);
     free(c.quoted);
     if (c.csv_ready) csv_free(&c.csv);

@@ -96,6 +96,9 @@ expect_exit 3 train --ratings "$FIX/tiny.tsv" --out "$tmp/m2" --history "$tmp"
 
 # A saved model takes no data or training options.
 expect_exit 2 recommend "${M[@]}" --user alice --factors 8 && contains "$tmp/err" "--factors"
+# ...and says so before anything about the device (with or without a GPU there).
+expect_exit 2 recommend "${M[@]}" --user alice --iters 1 --device gpu \
+  && contains "$tmp/err" "--iters does not apply to a saved model"
 
 # --device is the same on every command. auto and cpu always work, and the steps with no GPU
 # implementation say with -v (and only then) that they ran on the CPU.

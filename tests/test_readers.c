@@ -324,6 +324,17 @@ static void test_header_names(void **state)
         unlink(path);
     }
 
+    /* A malformed line after a guessed header names the guess, which may be what went wrong
+     * (a titles file such as u.item given as the ratings, say). */
+    static const char after_guess[] = "alice apple five\nbob pear\n";
+    snprintf(path, sizeof path, "%s", write_file("after_guess.txt", after_guess,
+                                                 sizeof after_guess - 1));
+    expect_error(load(path, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_PARSE, path, 2,
+                 "expected 3 fields");
+    assert_non_null(strstr(gpuals_last_error(), "(line 1 was read as a header: 'alice apple "
+                                                "five')"));
+    unlink(path);
+
     /* Only when every field is a column name: "user,matrix" over strings is data. */
     static const char half[] = "user,matrix\nbob,matrix\n";
     snprintf(path, sizeof path, "%s", write_file("half.csv", half, sizeof half - 1));

@@ -625,6 +625,11 @@ void cli_device_note(const cli_opts *o, const gpuals_model *m)
 
 int cli_check_device(const cli_opts *o)
 {
+    /* A usage error comes before the device: data options with a saved model. */
+    if (o->model_path != NULL && o->data_option != NULL)
+        return cli_fail(gpuals_fail(GPUALS_ERR_USAGE, "--%s does not apply to a saved model "
+                                    "(--model %s): give either --model or the data and "
+                                    "training options", o->data_option, o->model_path));
     if (o->params.device != GPUALS_DEVICE_GPU) return 0;
     if (o->params.dtype == GPUALS_DTYPE_FLOAT64)
         return cli_usage_error(NULL, "float64 training runs on the CPU only (use --device cpu "

@@ -225,9 +225,10 @@ void cli_device_report(const cli_opts *o, gpuals_device used, const char *note);
 /* After training: cli_device_report for the model's device and note. */
 void cli_device_note(const cli_opts *o, const gpuals_model *m);
 
-/* Before any work, once the options are parsed: --device gpu needs a usable GPU (else
- * "gpu-als: no usable GPU: <the probe's reason>" and the exit code of GPUALS_ERR_NO_DEVICE,
- * 11) and float32 (else a usage error). 0 when the command may go on. */
+/* Before any work, once the options are parsed: data and training options do not go with
+ * --model (a usage error); --device gpu needs a usable GPU (else "gpu-als: no usable GPU:
+ * <the probe's reason>" and the exit code of GPUALS_ERR_NO_DEVICE, 11) and float32 (else a
+ * usage error). 0 when the command may go on. */
 int cli_check_device(const cli_opts *o);
 
 /* A step with no GPU implementation (scoring, explaining, folding in, summarising) runs on the
