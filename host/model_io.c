@@ -616,7 +616,13 @@ static gpuals_status install_dir(const char *tmp, int *tmp_slot, const char *tar
             *tmp_slot = -1;
             return retire_previous(tmp, path);
         }
-        if (errno == ENOENT) continue; /* it went away meanwhile */
+        if (errno == ENOENT) {
+            struct stat st;
+            if (lstat(tmp, &st) != 0)
+                return gpuals_fail(GPUALS_ERR_IO, "cannot save to %s: the temporary directory "
+                                   "%s was removed while saving", path, tmp);
+            continue; /* the previous model went away meanwhile */
+        }
         if (!flags_unsupported(errno))
             return gpuals_fail(GPUALS_ERR_IO, "cannot replace %s: %s", path, strerror(errno));
         return move_aside(tmp, tmp_slot, target, path, moved);

@@ -84,8 +84,8 @@ typedef struct {
     int min_fields, max_fields;
     int has_timestamp;      /* field 4 is a timestamp to check */
     int header_seen;
-    int64_t lines_read;     /* lines of any kind, blank ones included */
-    size_t text_bytes;      /* their bytes, line endings and a byte order mark aside */
+    size_t text_bytes;      /* bytes of every line read, line endings and a BOM aside */
+    int64_t newlines;       /* line endings read */
 
     /* Generic delimited: a two-field first line held back until the next line decides. */
     char *pending;
@@ -929,7 +929,7 @@ static gpuals_status empty_reason(const parse_ctx *c)
         if (c->header_seen)
             return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines after the header",
                                c->path);
-        int empty = c->text_bytes == 0 && c->lines_read <= 1;
+        int empty = c->text_bytes == 0 && c->newlines == 0; /* nothing, or a lone BOM */
         return gpuals_fail(GPUALS_ERR_EMPTY, "%s: no rating lines (the file %s)", c->path,
                            empty ? "is empty" : "holds only blank lines");
     }
@@ -1037,7 +1037,6 @@ gpuals_status reader_load(const char *path, gpuals_format format, double min_rat
             if (st != GPUALS_OK) goto done;
             continue;
         }
-        c.lines_read++;
         c.text_bytes += n;
         if (is_blank_line(s, n)) continue;
         st = c.started ? next_line(&c, lr.line_no, s, n) : first_line(&c, lr.line_no, s, n);
@@ -1062,6 +1061,7 @@ gpuals_status reader_load(const char *path, gpuals_format format, double min_rat
         goto done;
     }
     if (res.n == 0) {
+        c.newlines = lr.newlines;
         st = empty_reason(&c);
         goto done;
     }

@@ -39,6 +39,7 @@ typedef struct {
     size_t cap, pos, len;
     int eof;
     int64_t line_no;    /* number (1-based) of the line last returned */
+    int64_t newlines;   /* lines returned that ended in a newline */
     int64_t size_hint;  /* st_size of a regular file, else 0 */
 } line_reader;
 

@@ -116,6 +116,7 @@ int line_reader_next(line_reader *r, const char **s, size_t *n)
         if (nl) {
             len = (size_t)(nl - start);
             r->pos += len + 1;
+            r->newlines++;
         } else if (r->eof) {
             if (avail == 0) return LINE_END;
             len = avail;

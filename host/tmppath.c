@@ -36,7 +36,11 @@ int tmppath_sibling(char *out, size_t cap, const char *path, const char *tag, un
     const char *slash = strrchr(path, '/');
     size_t base_at = slash ? (size_t)(slash - path) + 1 : 0, len = strlen(path);
     size_t keep = len - base_at; /* bytes of the last component kept */
-    if (keep + (size_t)sl > NAME_MAX) keep = NAME_MAX > (size_t)sl ? NAME_MAX - (size_t)sl : 0;
+    if (keep + (size_t)sl > NAME_MAX) {
+        keep = NAME_MAX > (size_t)sl ? NAME_MAX - (size_t)sl : 0;
+        /* Not in the middle of a UTF-8 character (some file systems want valid names). */
+        while (keep > 0 && ((unsigned char)path[base_at + keep] & 0xC0) == 0x80) keep--;
+    }
     int w = snprintf(out, cap, "%.*s%s", (int)(base_at + keep), path, suffix);
     return w > 0 && (size_t)w < cap ? 0 : -1;
 }

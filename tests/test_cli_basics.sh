@@ -95,6 +95,9 @@ expect_exit 2 train --ratings "$FIX/tiny.tsv" --factors 2 --iters 1 --out "$tmp/
 expect_exit 2 train --ratings "$FIX/tiny.tsv" --factors 2 --iters 1 --out "$tmp/hm2/" \
   --history "$tmp/hm2" && contains "$tmp/err" "is the same path as the model directory"
 [ ! -e "$tmp/hm2" ] || { echo "FAIL: a refused train left $tmp/hm2"; failures=$((failures + 1)); }
+ln -s hm/h.csv "$tmp/hlink"
+expect_exit 2 train --ratings "$FIX/tiny.tsv" --factors 2 --iters 1 --out "$tmp/hm" \
+  --history "$tmp/hlink" && contains "$tmp/err" "is inside the model directory"
 
 # A history file that cannot be written stops training at once (exit 3), not at the end.
 if [ -c /dev/full ]; then

@@ -755,6 +755,19 @@ static void test_empty_missing_directory(void **state)
     expect_error(load(FIX "misc/blank.csv", GPUALS_FORMAT_AUTO, -INFINITY, 1, &d),
                  GPUALS_ERR_EMPTY, NULL, 0,
                  FIX "misc/blank.csv: no rating lines (the file holds only blank lines)");
+    /* One newline is a blank line; a lone byte order mark, or /dev/null, is an empty file. */
+    static const char *const tiny[][2] = {{"\n", "holds only blank lines"},
+                                          {"\xef\xbb\xbf", "is empty"}};
+    for (int k = 0; k < 2; k++) {
+        char want[640];
+        const char *p = write_file("tiny.csv", tiny[k][0], strlen(tiny[k][0]));
+        snprintf(want, sizeof want, "%s: no rating lines (the file %s)", p, tiny[k][1]);
+        expect_error(load(p, GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_EMPTY, NULL, 0,
+                     want);
+        unlink(p);
+    }
+    expect_error(load("/dev/null", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d), GPUALS_ERR_EMPTY, NULL,
+                 0, "/dev/null: no rating lines (the file is empty)");
     expect_error(load(FIX "misc/header_only.csv", GPUALS_FORMAT_AUTO, -INFINITY, 0, &d),
                  GPUALS_ERR_EMPTY, NULL, 0,
                  FIX "misc/header_only.csv: no rating lines after the header");

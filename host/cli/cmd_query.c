@@ -754,14 +754,20 @@ static gpuals_status score_line(const char *line, void *ctx)
     if (tab == NULL || strchr(tab + 1, '\t') != NULL)
         return gpuals_fail(GPUALS_ERR_PARSE, "expected 'user<TAB>item', found '%s'", line);
     /* Each field without the spaces around it, as --users reads its ids. */
-    char user[4096];
-    size_t len = (size_t)(tab - line);
-    while (len > 0 && line[len - 1] == ' ') len--;
-    if (len >= sizeof user) return gpuals_fail(GPUALS_ERR_PARSE, "user id too long");
-    memcpy(user, line, len);
-    user[len] = '\0';
-    const char *item = tab + 1;
-    while (*item == ' ') item++;
+    char user[4096], item[4096];
+    const char *u = line, *i = tab + 1, *end = tab + 1 + strlen(tab + 1);
+    while (*u == ' ') u++;
+    size_t ul = (size_t)(tab - u);
+    while (ul > 0 && u[ul - 1] == ' ') ul--;
+    while (*i == ' ') i++;
+    while (end > i && end[-1] == ' ') end--;
+    size_t il = (size_t)(end - i);
+    if (ul >= sizeof user || il >= sizeof item)
+        return gpuals_fail(GPUALS_ERR_PARSE, "a user id or item of over %zu bytes", sizeof user);
+    memcpy(user, u, ul);
+    user[ul] = '\0';
+    memcpy(item, i, il);
+    item[il] = '\0';
     return score_pair(c->m, user, item, c->out, c->arr);
 }
 
@@ -769,7 +775,7 @@ static gpuals_status score_file(const gpuals_model *m, const char *path, output 
                                 json_t *arr)
 {
     score_ctx c = {m, out, arr};
-    return for_each_line(path, 1, score_line, &c, NULL);
+    return for_each_line(path, 0, score_line, &c, NULL);
 }
 
 int cmd_score(int argc, char **argv)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "model.h"
@@ -48,10 +50,16 @@ static int check_model_path(const char *path)
     return gpuals_status_exit_code(s);
 }
 
-/* path with its folder resolved (realpath) and trailing slashes dropped, into out (cap bytes);
- * 0 when the folder cannot be resolved. */
+/* path resolved into out (cap bytes): wholly (realpath, links included) when it exists, else
+ * its folder resolved and trailing slashes dropped; 0 when neither can be. */
 static int resolved(const char *path, char *out, size_t cap)
 {
+    char *whole = realpath(path, NULL);
+    if (whole) {
+        int fits = snprintf(out, cap, "%s", whole) < (int)cap;
+        free(whole);
+        return fits;
+    }
     char copy[4096];
     if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy) return 0;
     for (size_t len = strlen(copy); len > 1 && copy[len - 1] == '/';) copy[--len] = '\0';
@@ -65,12 +73,38 @@ static int resolved(const char *path, char *out, size_t cap)
     return n > 0 && (size_t)n < cap;
 }
 
-/* --history must be neither the model directory nor inside it: the save would find the file
- * in its way (or remove the history with the previous model). Checked before any work. */
+/* Where path leads through symbolic links, even dangling ones (which realpath refuses): each
+ * link's target, taken relative to the link's folder, for up to 16 links; into out. */
+static int follow_links(const char *path, char *out, size_t cap)
+{
+    if (snprintf(out, cap, "%s", path) >= (int)cap) return 0;
+    for (int hops = 0; hops < 16; hops++) {
+        struct stat st;
+        char target[4096];
+        if (lstat(out, &st) != 0 || !S_ISLNK(st.st_mode)) return 1;
+        ssize_t n = readlink(out, target, sizeof target - 1);
+        if (n < 0) return 1;
+        target[n] = '\0';
+        char *slash = strrchr(out, '/');
+        if (target[0] == '/' || !slash) {
+            if (snprintf(out, cap, "%s", target) >= (int)cap) return 0;
+        } else {
+            char next[8200];
+            snprintf(next, sizeof next, "%.*s/%s", (int)(slash - out), out, target);
+            if (snprintf(out, cap, "%s", next) >= (int)cap) return 0;
+        }
+    }
+    return 1;
+}
+
+/* --history must be neither the model directory nor inside it, even through a symbolic link:
+ * the save would find the file in its way (or remove the history with the previous model).
+ * Checked before any work. */
 static int check_history_apart(const char *history, const char *out)
 {
-    char h[8200], m[8200];
-    if (!history || !resolved(history, h, sizeof h) || !resolved(out, m, sizeof m)) return 0;
+    char h[8200], m[8200], linked[8200];
+    if (!history || !follow_links(history, linked, sizeof linked)) return 0;
+    if (!resolved(linked, h, sizeof h) || !resolved(out, m, sizeof m)) return 0;
     size_t n = strlen(m);
     if (strcmp(h, m) != 0 && !(strncmp(h, m, n) == 0 && h[n] == '/')) return 0;
     return cli_usage_error("train", "--history %s is %s the model directory --out %s; write "

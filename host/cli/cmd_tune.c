@@ -276,6 +276,7 @@ typedef struct {
     int since_best;          /* evaluations since the best one */
     int have_best;
     int iteration;           /* the last iteration reported */
+    double seconds;          /* training seconds of the iterations reported */
     double last_value;       /* the metric at the last evaluation */
 } run_state;
 
@@ -305,10 +306,10 @@ static void draw_progress(const run_state *st)
 static int on_iteration(int iteration, double seconds, double loss, const metrics_result *m,
                         void *user)
 {
-    (void)seconds;
     (void)loss;
     run_state *st = user;
     st->iteration = iteration;
+    st->seconds += seconds;
 
     /* Keep the best evaluation; count the evaluations since it. */
     int stop = 0;
@@ -386,7 +387,12 @@ static gpuals_status do_run(const cli_opts *o, const tune_args *a, const tune_si
         s = metrics_evaluate(st.best_X, st.best_Y, p.factors, sd->known, sd->test, a->k, 1,
                              &r->best);
     free(buf);
-    if (s != GPUALS_OK) return s;
+    if (s != GPUALS_OK) {
+        /* What a failed run got through (its table row shows it). */
+        r->iterations = st.iteration;
+        r->seconds = st.seconds;
+        return s;
+    }
     r->score = a->validation_fraction > 0 ? r->select.value[a->metric] : r->best.value[a->metric];
     r->iterations = rep.iterations;
     r->seconds = rep.seconds;
@@ -530,17 +536,21 @@ static int write_tsv(const char *path, const tune_args *a, const tune_run *runs,
     struct stat st;
     int direct = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
     FILE *f = NULL;
+    int fd = -1;
     if (direct) {
         f = fopen(path, "w");
     } else {
-        int fd = cli_temp_file(path, tmp, sizeof tmp, &slot);
+        fd = cli_temp_file(path, tmp, sizeof tmp, &slot);
         f = fd >= 0 ? fdopen(fd, "w") : NULL;
-        if (fd >= 0 && f == NULL) close(fd);
     }
     if (f == NULL) {
-        cli_note("cannot write %s: %s", path, strerror(errno));
-        if (!direct && slot >= 0) unlink(tmp);
+        int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
         tmppath_drop(slot);
+        cli_note("cannot write %s: %s", path, strerror(e));
         return gpuals_status_exit_code(GPUALS_ERR_IO);
     }
     fputs("rank\tfactors\treg\talpha\tconfidence\titers\tbest_iteration\titerations_run"
@@ -748,6 +758,7 @@ static int run_grid(const cli_opts *o, const tune_args *a, const tune_sides *sd,
 {
     char note[256] = "";
     gpuals_device used = GPUALS_DEVICE_CPU, last_used = GPUALS_DEVICE_CPU;
+    int reported = 0; /* the notes of the first run that finished were given */
     for (long r = 0; r < n; r++) {
         runs[r] = (tune_run){.index = (int)r};
         grid_setting(a, r, runs[r].setting);
@@ -773,9 +784,10 @@ static int run_grid(const cli_opts *o, const tune_args *a, const tune_sides *sd,
         }
         /* Where the runs train, said again whenever the device changes (a larger run may not
          * fit on the GPU that took the smaller ones). */
-        if (r == 0 || used != last_used) cli_device_report(o, used, note);
+        if (!reported || used != last_used) cli_device_report(o, used, note);
         last_used = used;
-        if (r == 0) cli_cpu_only_note(o, "ranking the held-out users for the metrics");
+        if (!reported) cli_cpu_only_note(o, "ranking the held-out users for the metrics");
+        reported = 1;
     }
     long failed = 0;
     for (long r = 0; r < n; r++) failed += runs[r].failed;

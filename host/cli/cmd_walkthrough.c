@@ -361,6 +361,7 @@ int cmd_walkthrough(int argc, char **argv)
                         strerror(errno));
         goto fail;
     }
+    cli_note_moot_settings(&o);
     s = gpuals_train(d, p, walk_iteration, &w, &m);
     if (cli_progress_finish(&w.history) != 0 && s == GPUALS_OK)
         s = gpuals_fail(GPUALS_ERR_IO, "cannot write the history file %s: %s", o.history_path,
