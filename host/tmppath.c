@@ -1,10 +1,13 @@
 /*
  * tmppath.c - the registry of temporary paths removed on a fatal signal (tmppath.h).
  *
- * A fixed table, so that the signal handler touches no allocator: a slot's path is written
- * while the slot is free, then published by setting its state with a release store; the
- * handler reads the state with an acquire load and only then the path. Adding and dropping
- * take a mutex among themselves.
+ * A fixed table, so that the signal handler touches no allocator. Each slot has a generation
+ * count, even while the slot is free and odd while it is in use: its path is written only
+ * while the count is even, then published by a release store of the next (odd) count, and
+ * dropping stores the next even one. The handler copies a slot in use and keeps the copy only
+ * if the count did not change meanwhile, so a slot dropped and taken again by another thread
+ * while the handler reads it is never seen half rewritten. Adding and dropping take a mutex
+ * among themselves.
  */
 #include "tmppath.h"
 
@@ -20,7 +23,7 @@
 #define TMPPATH_MAX 4096
 
 typedef struct {
-    int state; /* 0 free, 1 in use (atomic) */
+    unsigned gen; /* even: free; odd: in use (atomic) */
     tmppath_kind kind;
     const char *const *names;
     char path[TMPPATH_MAX];
@@ -52,11 +55,12 @@ int tmppath_add(const char *path, tmppath_kind kind, const char *const *names)
     int found = -1;
     pthread_mutex_lock(&slots_lock);
     for (int k = 0; k < TMPPATH_SLOTS && found < 0; k++) {
-        if (__atomic_load_n(&slots[k].state, __ATOMIC_RELAXED) != 0) continue;
+        unsigned gen = __atomic_load_n(&slots[k].gen, __ATOMIC_RELAXED);
+        if (gen & 1u) continue;
         memcpy(slots[k].path, path, len + 1);
         slots[k].kind = kind;
         slots[k].names = names;
-        __atomic_store_n(&slots[k].state, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&slots[k].gen, gen + 1, __ATOMIC_RELEASE);
         found = k;
     }
     pthread_mutex_unlock(&slots_lock);
@@ -67,7 +71,8 @@ void tmppath_drop(int slot)
 {
     if (slot < 0 || slot >= TMPPATH_SLOTS) return;
     pthread_mutex_lock(&slots_lock);
-    __atomic_store_n(&slots[slot].state, 0, __ATOMIC_RELEASE);
+    unsigned gen = __atomic_load_n(&slots[slot].gen, __ATOMIC_RELAXED);
+    if (gen & 1u) __atomic_store_n(&slots[slot].gen, gen + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&slots_lock);
 }
 
@@ -88,9 +93,17 @@ static void remove_dir_files(const char *dir, const char *const *names)
 
 void tmppath_remove_all(void)
 {
+    char path[TMPPATH_MAX]; /* on the stack: two signals may be handled at once */
     for (int k = 0; k < TMPPATH_SLOTS; k++) {
-        if (__atomic_load_n(&slots[k].state, __ATOMIC_ACQUIRE) == 0) continue;
-        if (slots[k].kind == TMPPATH_FILE) unlink(slots[k].path);
-        else remove_dir_files(slots[k].path, slots[k].names);
+        unsigned gen = __atomic_load_n(&slots[k].gen, __ATOMIC_ACQUIRE);
+        if (!(gen & 1u)) continue;
+        memcpy(path, slots[k].path, sizeof path);
+        tmppath_kind kind = slots[k].kind;
+        const char *const *names = slots[k].names;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&slots[k].gen, __ATOMIC_RELAXED) != gen) continue;
+        path[sizeof path - 1] = '\0';
+        if (kind == TMPPATH_FILE) unlink(path);
+        else remove_dir_files(path, names);
     }
 }
