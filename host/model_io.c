@@ -649,9 +649,16 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
                            "matrix does not match its %lld users x %lld items",
                            (long long)m->n_users, (long long)m->n_items);
 
-    /* Where it goes, and a new temporary directory beside it. */
+    /* Where it goes (refused now, before anything is written, when it is not for a model; and
+     * checked again when the model is put there), and a new temporary directory beside it. */
     char *target = NULL;
     GPUALS_TRY(resolve_target(path, &target));
+    int exists = 0;
+    gpuals_status checked = check_target(target, path, &exists);
+    if (checked != GPUALS_OK) {
+        free(target);
+        return checked;
+    }
     char *tmp = unique_sibling_dir(target, ".tmp-");
     if (!tmp) {
         gpuals_status s = gpuals_fail(GPUALS_ERR_IO, "cannot create a directory beside %s: %s",
@@ -1378,16 +1385,14 @@ static gpuals_status check_sizes(const meta_info *mi)
     return GPUALS_OK;
 }
 
-gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
+/* One attempt of gpuals_model_load; *dir receives what path named when it began. */
+static gpuals_status load_once(const char *path, gpuals_model **out, struct stat *dir)
 {
-    /* Check the arguments and that path is a directory. */
-    if (!path || !out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_model_load: NULL argument");
-    *out = NULL;
-    if (!path[0]) return gpuals_fail(GPUALS_ERR_USAGE, "no model directory given");
     struct stat st;
     if (stat(path, &st) != 0)
         return gpuals_fail(GPUALS_ERR_IO, "%s: cannot open the model directory: %s", path,
                            strerror(errno));
+    *dir = st;
     if (!S_ISDIR(st.st_mode))
         return gpuals_fail(GPUALS_ERR_IO, "%s: not a model directory (a model is a directory "
                            "with meta.json)", path);
@@ -1421,4 +1426,24 @@ gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
     }
     *out = m;
     return GPUALS_OK;
+}
+
+gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
+{
+    if (!path || !out) return gpuals_fail(GPUALS_ERR_USAGE, "gpuals_model_load: NULL argument");
+    *out = NULL;
+    if (!path[0]) return gpuals_fail(GPUALS_ERR_USAGE, "no model directory given");
+
+    /* A save that replaces the model while it is read swaps the whole directory: the files read
+     * may then come from both, which the checksums catch. When path names another directory
+     * than it did when the load began, read again. */
+    gpuals_status s = GPUALS_OK;
+    for (int attempt = 0; attempt < 32; attempt++) {
+        struct stat before = {0}, now;
+        s = load_once(path, out, &before);
+        if (s != GPUALS_ERR_MISMATCH && s != GPUALS_ERR_IO) return s;
+        if (stat(path, &now) != 0 || (now.st_ino == before.st_ino && now.st_dev == before.st_dev))
+            return s;
+    }
+    return s;
 }

@@ -192,9 +192,24 @@ gpuals_status gpuals_train(const gpuals_data *d, const gpuals_params *p, gpuals_
                            void *cb_user, gpuals_model **out);
 void gpuals_model_free(gpuals_model *m);
 
-/* Write the model directory at path (atomically: a temporary name, renamed when complete)
- * and read it back, checking sizes and checksums. */
+/* Write the model as the directory path: meta.json (settings, shapes, the checksum of every
+ * other file), the factors and training matrix as .npy files, and the ids and titles as .tsv.
+ * Everything is written under a temporary name beside path and put in place by one rename, so
+ * path always holds a whole model, the previous one or the new one. path may be new, an empty
+ * directory, or a previous model directory (its meta.json names the gpu-als model format and
+ * it holds the model's files alone), which is replaced and removed; anything else (a file, a
+ * symbolic link, a directory with other files, a previous model without write permission) is
+ * refused with GPUALS_ERR_IO before anything is written, and a save never deletes a file it
+ * did not write. Saves from several threads or processes onto one path all succeed, the last
+ * to finish winning. A failure leaves nothing beside path, but for one case the message
+ * names: when the new model is in place and the previous one cannot be removed (a file of it
+ * made immutable, say), GPUALS_ERR_IO says where the previous one was left. */
 gpuals_status gpuals_model_save(const gpuals_model *m, const char *path);
+
+/* Read the model directory path, checking every file's size and checksum against meta.json
+ * before using it: GPUALS_ERR_IO for a path that is not a model directory or cannot be read,
+ * GPUALS_ERR_MISMATCH naming the file for one that is damaged or incomplete. A save replacing
+ * the model meanwhile is waited out (the load reads again), never reported as damage. */
 gpuals_status gpuals_model_load(const char *path, gpuals_model **out);
 
 /* Shapes (0 for a NULL model). */

@@ -22,9 +22,13 @@ lib=$(find "$tmp/prefix" -name libgpuals.a | head -1)
 [ -f "$lib" ] || fail "no libgpuals.a installed"
 
 # The archive exports the API alone (an OpenMP named lock aside), so a program may have
-# functions of its own called csr_free or idmap_new.
+# functions of its own called csr_free or idmap_new, or gpuals_put_note (a helper the library
+# keeps to itself, though named like the API).
 others=$(nm -g --defined-only "$lib" | awk 'NF == 3 && $3 !~ /^gpuals_/ && $3 !~ /^\.gomp_critical/')
 [ -z "$others" ] || fail "libgpuals.a exports more than the API: $(echo $others | head -c 300)"
+for sym in $(nm -g --defined-only "$lib" | awk 'NF == 3 && $3 ~ /^gpuals_/ { print $3 }'); do
+  grep -q "\b$sym(" "$SRC/include/gpuals.h" || fail "libgpuals.a exports $sym, not in gpuals.h"
+done
 
 # Build the example as an outside program would (the search path keeps the system's .pc files).
 export PKG_CONFIG_PATH=$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
@@ -35,10 +39,13 @@ ${CC:-cc} -std=c11 -o "$tmp/example" "$SRC/tests/install/example.c" $flags 2> "$
 
 # A program with its own function named like one of the library's internal ones links.
 printf '%s\n' '#include <gpuals.h>' 'void csr_free(void *p) { (void)p; }' \
-  'int main(void) { gpuals_params p; gpuals_params_default(&p); csr_free(0); return 0; }' \
+  'void gpuals_put_note(void) {}' 'void tmppath_add(void) {}' \
+  'int main(void) { gpuals_params p; gpuals_params_default(&p); csr_free(0);' \
+  '  gpuals_put_note(); tmppath_add(); return 0; }' \
   > "$tmp/clash.c"
 ${CC:-cc} -std=c11 -o "$tmp/clash" "$tmp/clash.c" $flags 2> "$tmp/cc.log" && "$tmp/clash" ||
-  { cat "$tmp/cc.log"; fail "a program's own csr_free clashes with the library"; }
+  { cat "$tmp/cc.log"; fail "a program's own csr_free or gpuals_put_note clashes with the library"
+  }
 
 data=$tmp/prefix/share/gpu-als/ml-latest-small
 [ -f "$data/ratings.csv" ] && [ -f "$data/movies.csv" ] || fail "the embedded data is not installed"

@@ -563,6 +563,31 @@ static void *save_repeatedly(void *arg)
     return NULL;
 }
 
+/* Loads while another thread saves two different models in turn onto the same path. */
+typedef struct {
+    const char *path;
+    volatile int *done;
+    int loads, failures;
+    char last_error[512];
+} loader;
+
+static void *load_repeatedly(void *arg)
+{
+    loader *ld = arg;
+    while (!*ld->done || ld->loads == 0) {
+        gpuals_model *back = NULL;
+        gpuals_status s = gpuals_model_load(ld->path, &back);
+        ld->loads++;
+        if (s != GPUALS_OK || !(back->X[0] == 1.0f || back->X[0] == 2.0f)) {
+            ld->failures++;
+            snprintf(ld->last_error, sizeof ld->last_error, "%s",
+                     s != GPUALS_OK ? gpuals_last_error() : "a model neither saved");
+        }
+        gpuals_model_free(back);
+    }
+    return NULL;
+}
+
 /* Whatever changes at the target while a save runs, the save deletes nothing it did not
  * write; paths through the target itself and names like its temporary ones are safe too. */
 static void test_save_races(void **state)
@@ -631,6 +656,27 @@ static void test_save_races(void **state)
     no_exchange = 0;
     assert_int_equal(count_entries(fx->dir, "race3.tmp-"), 0);
     assert_int_equal(count_entries(fx->dir, "race3.old-"), 1);
+
+    /* Loading while the model is being replaced reads one whole model, never reports damage. */
+    tq_format(p, sizeof p, "%s/swapped", fx->dir);
+    float first = fx->m->X[0];
+    fx->m->X[0] = 1.0f;
+    TQ_OK(gpuals_model_save(fx->m, p));
+    volatile int done = 0;
+    loader ld[2] = {{p, &done, 0, 0, ""}, {p, &done, 0, 0, ""}};
+    pthread_t lt[2];
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&lt[t], NULL, load_repeatedly, &ld[t]), 0);
+    for (int k = 0; k < 40; k++) {
+        fx->m->X[0] = k % 2 ? 1.0f : 2.0f;
+        TQ_OK(gpuals_model_save(fx->m, p));
+    }
+    done = 1;
+    for (int t = 0; t < 2; t++) pthread_join(lt[t], NULL);
+    fx->m->X[0] = first;
+    for (int t = 0; t < 2; t++)
+        if (ld[t].failures) fail_msg("%d of %d loads failed: %s", ld[t].failures, ld[t].loads,
+                                     ld[t].last_error);
 
     /* A name of 250 bytes (its temporary sibling's name is shortened to fit NAME_MAX). */
     char longname[300];
