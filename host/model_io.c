@@ -671,6 +671,8 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
     int slot = tmppath_add(tmp, TMPPATH_MODEL_DIR, file_names);
     int moved = 0;
     gpuals_status s = save_files(m, tmp);
+    if (s != GPUALS_OK) /* the message names a file of the temporary directory, removed below */
+        s = gpuals_fail_context(s, "cannot save the model to %s (nothing was left there)", path);
     if (s == GPUALS_OK) s = install_dir(tmp, &slot, target, path, &moved);
     if (!moved) remove_model_dir(tmp);
     tmppath_drop(slot);

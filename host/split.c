@@ -260,7 +260,7 @@ gpuals_status split_check_test(const csr *r, const split_options *o, const csr *
 {
     if (test->nnz > 0 && test->nnz == r->nnz)
         return gpuals_fail(GPUALS_ERR_EMPTY, "no training interactions: the random split (test "
-                           "fraction %g) held out all of the %lld %s", o->test_fraction,
+                           "fraction %.10g) held out all of the %lld %s", o->test_fraction,
                            (long long)r->nnz, r->nnz == 1 ? "interaction" : "interactions");
     if (test->nnz > 0) return GPUALS_OK;
     if (o->kind == SPLIT_LEAVE_K_OUT) {
@@ -276,7 +276,7 @@ gpuals_status split_check_test(const csr *r, const split_options *o, const csr *
         return gpuals_fail(GPUALS_ERR_EMPTY, "no test interactions: a random split with test "
                                              "fraction 0 holds nothing out to evaluate on");
     return gpuals_fail(GPUALS_ERR_EMPTY,
-                       "no test interactions: the random split (test fraction %g) held out "
+                       "no test interactions: the random split (test fraction %.10g) held out "
                        "none of the %lld %s", o->test_fraction, (long long)r->nnz,
                        r->nnz == 1 ? "interaction" : "interactions");
 }

@@ -208,6 +208,17 @@ else
   failures=$((failures + 1))
 fi
 
+# A model larger than the file size limit (ulimit -f) is a write error, exit 3, with nothing
+# left beside --out (not a death by SIGXFSZ with the temporary directory left behind).
+mkdir "$tmp/fsz"
+( ulimit -f 1; "$BIN" train --min-rating 3 --factors 8 --iters 1 -q --out "$tmp/fsz/m" \
+    >/dev/null 2>"$tmp/fsz.err" )
+got=$?
+left=$(ls -A "$tmp/fsz")
+[ "$got" -eq 3 ] && [ -z "$left" ] && grep -q "File too large" "$tmp/fsz.err" \
+  || { echo "FAIL: over the file size limit: exit $got, left: $left, $(cat "$tmp/fsz.err")";
+       failures=$((failures + 1)); }
+
 # --plot draws SVG and says so for another extension, before any work.
 expect_exit 2 eval --plot "$tmp/curves.png" --iters 1 && contains "$tmp/err" "ending in .svg"
 

@@ -90,6 +90,10 @@ static void on_fatal_signal(int sig)
 
 static void catch_fatal_signals(void)
 {
+    /* A file grown past the size limit (ulimit -f) is a write error to report and clean up
+     * after, not a signal that kills the process with the half-written file left behind. */
+    signal(SIGXFSZ, SIG_IGN);
+
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
         struct sigaction sa, was;
