@@ -22,8 +22,9 @@
 # The GPU machine has CUDA, CMake and a compiler but not the Debian libraries gpu-als links
 # (OpenBLAS, LAPACKE, libcsv, Jansson, uthash, xxHash, cmocka) and cannot install them. Where
 # they are missing, gather them first on a development machine with bench/gpu-deps.sh and send
-# .gpudeps/ along (the device tool's `carry`); this script unpacks them outside the tree
-# (${TMPDIR:-/tmp}/gpuals-sysroot, never into /) and builds against them.
+# .gpudeps/ along (the device tool's `carry`); this script unpacks them outside the tree (a
+# fresh ${TMPDIR:-/tmp}/gpuals-sysroot.XXXXXX, removed at the end; never into /) and builds
+# against them.
 #
 # Usage: bench/gpu-check.sh [BUILD_DIR]     (default: build-gpucheck in the repository root)
 # Exit: 0 when the build and every test passed, 1 otherwise (the summary says which step).
@@ -47,20 +48,23 @@ fi
 # Seconds left before the deadline.
 left() { echo $((deadline - (SECONDS - start))); }
 
-# run_step NAME CAP CMD...: run CMD with a timeout of min(CAP, time left - 5), record the result.
-# A step that does not get at least 20 seconds is skipped. Its output is also kept in $steplog.
+# run_step NAME CAP CMD...: run CMD with a timeout of min(CAP, time left - 15) (the 10 s grace
+# of --kill-after included, so a step never runs past the deadline), record the result. A step
+# that does not get at least 20 seconds is skipped, and returns 75: a step not run has not
+# passed. Its output is also kept in $steplog.
 steplog=$(mktemp)
-trap 'rm -f "$steplog"' EXIT
+sysroot=
+trap 'rm -f "$steplog"; [ -n "$sysroot" ] && rm -rf "$sysroot"' EXIT
 run_step() {
     local name=$1 cap=$2
     shift 2
-    local budget=$(($(left) - 5))
+    local budget=$(($(left) - 15))
     [ "$budget" -gt "$cap" ] && budget=$cap
     if [ "$budget" -lt 20 ]; then
         echo "=== $name: skipped (only $(left) s left)"
         summary+=("$(printf '%-34s skipped (time)' "$name")")
         : > "$steplog"
-        return 0
+        return 75
     fi
     echo "=== $name (timeout ${budget} s)"
     local t0=$SECONDS rc=0
@@ -98,9 +102,7 @@ export GPUALS_REQUIRE_GPU=1
 # 0. Carried libraries (bench/gpu-deps.sh), unpacked beside the tree, never into /.
 deps=$root/.gpudeps
 if ls "$deps"/*.deb > /dev/null 2>&1; then
-    sysroot=${TMPDIR:-/tmp}/gpuals-sysroot
-    rm -rf "$sysroot"
-    mkdir -p "$sysroot"
+    sysroot=$(mktemp -d "${TMPDIR:-/tmp}/gpuals-sysroot.XXXXXX")
     for f in "$deps"/*.deb; do
         dpkg-deb -x "$f" "$sysroot" 2> /dev/null && continue
         # No dpkg: a .deb is an ar archive whose data.tar.* member holds the files.
@@ -141,9 +143,11 @@ elif ! run_step "build" 240 cmake --build "$build" -j "$jobs"; then
     failed=1
 fi
 
-# probe_gpu: 0 when the probe test sees a GPU (its first line names it, or says why not).
+# probe_gpu: 0 when the probe test sees a GPU (its first line names it, or says why not); a
+# driver that hangs is given 30 s.
 probe_gpu() {
-    "$build/tests/test_gpu_probe" '*probe_explains*' < /dev/null > "$steplog" 2>&1
+    timeout --kill-after=5 30 "$build/tests/test_gpu_probe" '*probe_explains*' < /dev/null \
+        > "$steplog" 2>&1
     head -1 "$steplog"
     grep -q '^probe: device' "$steplog"
 }

@@ -3,8 +3,8 @@
 # machine that cannot install anything itself (no network there).
 #
 # Run it here, where `apt-get download` works; then send .gpudeps/ along with the working tree
-# to the GPU machine, where bench/gpu-check.sh unpacks the packages into .gpudeps/root (never
-# into /) and points the compiler, pkg-config and the loader at them. The packages are the
+# to the GPU machine, where bench/gpu-check.sh unpacks the packages into a temporary folder
+# (never into /) and points the compiler, pkg-config and the loader at them. The packages are the
 # libraries of tests/setup-debian.sh plus what they load at run time and pkg-config itself;
 # about 16 MB. .gpudeps/ is ignored by git.
 set -euo pipefail

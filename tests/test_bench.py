@@ -56,7 +56,8 @@ def close(a, b, rel=1e-6):
 def check_usage(run_py, bench):
     r = run([sys.executable, run_py, "--help"], 0)
     check("usage: bench/run" in r.stdout and "ml-20m" in r.stdout, "--help text")
-    for bad in (["--shape", "10x"], ["--factors", "0"], ["--device", "tpu"], ["--reps", "x"]):
+    for bad in (["--shape", "10x"], ["--factors", "0"], ["--device", "tpu"], ["--reps", "x"],
+                ["--phases", "iter,bogus"], ["--user-exponent", "-3"]):
         r = run([sys.executable, run_py] + bad, 2)
         check(r.stderr.startswith("bench/run: "), f"usage error message for {bad}")
     r = run([bench, "--help"], 0)
