@@ -1387,14 +1387,13 @@ static gpuals_status check_sizes(const meta_info *mi)
     return GPUALS_OK;
 }
 
-/* One attempt of gpuals_model_load; *dir receives what path named when it began. */
-static gpuals_status load_once(const char *path, gpuals_model **out, struct stat *dir)
+/* One attempt of gpuals_model_load. */
+static gpuals_status load_once(const char *path, gpuals_model **out)
 {
     struct stat st;
     if (stat(path, &st) != 0)
         return gpuals_fail(GPUALS_ERR_IO, "%s: cannot open the model directory: %s", path,
                            strerror(errno));
-    *dir = st;
     if (!S_ISDIR(st.st_mode))
         return gpuals_fail(GPUALS_ERR_IO, "%s: not a model directory (a model is a directory "
                            "with meta.json)", path);
@@ -1438,14 +1437,20 @@ gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
 
     /* A save that replaces the model while it is read swaps the whole directory: the files read
      * may then come from both, which the checksums catch. When path names another directory
-     * than it did when the load began, read again. */
+     * than it did when the load began, read again. The directory of the attempt is held open
+     * meanwhile, so that its inode number cannot pass to the new one (which would hide the
+     * change). */
     gpuals_status s = GPUALS_OK;
     for (int attempt = 0; attempt < 32; attempt++) {
         struct stat before = {0}, now;
-        s = load_once(path, out, &before);
-        if (s != GPUALS_ERR_MISMATCH && s != GPUALS_ERR_IO) return s;
-        if (stat(path, &now) != 0 || (now.st_ino == before.st_ino && now.st_dev == before.st_dev))
-            return s;
+        int held = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (held >= 0 && fstat(held, &before) != 0) before.st_ino = 0;
+        s = load_once(path, out);
+        int changed = held >= 0 && before.st_ino != 0 &&
+                      (stat(path, &now) != 0 || now.st_ino != before.st_ino ||
+                       now.st_dev != before.st_dev);
+        if (held >= 0) close(held);
+        if ((s != GPUALS_ERR_MISMATCH && s != GPUALS_ERR_IO) || !changed) return s;
     }
     return s;
 }
