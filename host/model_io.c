@@ -115,8 +115,9 @@ static char *join_path(const char *dir, const char *name)
 
 /* A new, empty directory beside path named path + suffix + "<pid>-<n>" (tmppath_sibling; n
  * counts up until the name is free), made with mkdir's usual permissions; its name into a new
- * string, or NULL with errno set. Never touches anything that already exists. */
-static char *unique_sibling_dir(const char *path, const char *suffix)
+ * string, or NULL with errno set. Never touches anything that already exists. With slot, the
+ * directory is registered for the signal cleanup (tmppath.h) under *slot (-1 on failure). */
+static char *unique_sibling_dir(const char *path, const char *suffix, int *slot)
 {
     static unsigned counter;
     size_t cap = strlen(path) + strlen(suffix) + 48;
@@ -128,7 +129,15 @@ static char *unique_sibling_dir(const char *path, const char *suffix)
             errno = ENAMETOOLONG;
             break;
         }
+        /* Registered before it exists, so a signal never leaves it behind, even empty. */
+        if (slot) *slot = tmppath_add(p, TMPPATH_MODEL_DIR, file_names);
         if (mkdir(p, 0777) == 0) return p;
+        int e = errno;
+        if (slot) {
+            tmppath_drop(*slot);
+            *slot = -1;
+        }
+        errno = e;
         if (errno != EEXIST) break;
     }
     int e = errno;
@@ -555,7 +564,7 @@ static gpuals_status move_aside(const char *tmp, int *tmp_slot, const char *targ
 {
     tmppath_drop(*tmp_slot);
     *tmp_slot = -1;
-    char *old = unique_sibling_dir(target, ".old-");
+    char *old = unique_sibling_dir(target, ".old-", NULL);
     if (!old)
         return gpuals_fail(GPUALS_ERR_IO, "cannot create a directory beside %s: %s", path,
                            strerror(errno));
@@ -608,14 +617,18 @@ static gpuals_status install_dir(const char *tmp, int *tmp_slot, const char *tar
         }
 
         /* A previous model: swap the two directories in one step, so that path always holds
-         * a whole model, then remove the previous one, now at tmp (a signal from here on
-         * leaves it there rather than remove files that may not be ours). */
+         * a whole model, then remove the previous one, now at tmp. The signal cleanup lets go
+         * of tmp first: once swapped, tmp holds what was at path, whose files may not be ours
+         * (a signal at that moment leaves the new model under its temporary name instead). */
+        tmppath_drop(*tmp_slot);
+        *tmp_slot = -1;
         if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) == 0) {
             *moved = 1;
-            tmppath_drop(*tmp_slot);
-            *tmp_slot = -1;
             return retire_previous(tmp, path);
         }
+        int e = errno;
+        *tmp_slot = tmppath_add(tmp, TMPPATH_MODEL_DIR, file_names);
+        errno = e;
         if (errno == ENOENT) {
             struct stat st;
             if (lstat(tmp, &st) != 0)
@@ -659,7 +672,8 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
         free(target);
         return checked;
     }
-    char *tmp = unique_sibling_dir(target, ".tmp-");
+    int slot = -1;
+    char *tmp = unique_sibling_dir(target, ".tmp-", &slot);
     if (!tmp) {
         gpuals_status s = gpuals_fail(GPUALS_ERR_IO, "cannot create a directory beside %s: %s",
                                       path, strerror(errno));
@@ -668,7 +682,6 @@ gpuals_status gpuals_model_save(const gpuals_model *m, const char *path)
     }
 
     /* Write, then install; a failure before the new model moved removes what was written. */
-    int slot = tmppath_add(tmp, TMPPATH_MODEL_DIR, file_names);
     int moved = 0;
     gpuals_status s = save_files(m, tmp);
     if (s != GPUALS_OK) /* the message names a file of the temporary directory, removed below */
@@ -1444,6 +1457,12 @@ gpuals_status gpuals_model_load(const char *path, gpuals_model **out)
     for (int attempt = 0; attempt < 32; attempt++) {
         struct stat before = {0}, now;
         int held = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (held < 0 && errno == ENOENT && attempt < 31) {
+            /* Gone for a moment: a save on a file system that cannot swap directories moves
+             * the previous model aside before it puts the new one there. */
+            usleep(1000);
+            continue;
+        }
         if (held >= 0 && fstat(held, &before) != 0) before.st_ino = 0;
         s = load_once(path, out);
         int changed = held >= 0 && before.st_ino != 0 &&

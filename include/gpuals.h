@@ -201,9 +201,12 @@ void gpuals_model_free(gpuals_model *m);
  * symbolic link, a directory with other files, a previous model without write permission) is
  * refused with GPUALS_ERR_IO before anything is written, and a save never deletes a file it
  * did not write. Saves from several threads or processes onto one path all succeed, the last
- * to finish winning. A failure leaves nothing beside path, but for one case the message
- * names: when the new model is in place and the previous one cannot be removed (a file of it
- * made immutable, say), GPUALS_ERR_IO says where the previous one was left. */
+ * to finish winning, on file systems that can swap two directories (Linux's RENAME_EXCHANGE:
+ * ext4, xfs, btrfs, tmpfs and most others); on one that cannot, the previous model is moved
+ * aside for a moment instead, and saves racing each other there may fail (the previous model
+ * is then never deleted: the message says where it is). A failure leaves nothing beside path, but
+ * for one case the message names: when the new model is in place and the previous one cannot
+ * be removed (a file of it made immutable, say), GPUALS_ERR_IO says where it was left. */
 gpuals_status gpuals_model_save(const gpuals_model *m, const char *path);
 
 /* Read the model directory path, checking every file's size and checksum against meta.json

@@ -90,8 +90,9 @@ static int follow_links(const char *path, char *out, size_t cap)
             if (snprintf(out, cap, "%s", target) >= (int)cap) return 0;
         } else {
             char next[8200];
-            snprintf(next, sizeof next, "%.*s/%s", (int)(slash - out), out, target);
-            if (snprintf(out, cap, "%s", next) >= (int)cap) return 0;
+            int w = snprintf(next, sizeof next, "%.*s/%s", (int)(slash - out), out, target);
+            if (w < 0 || (size_t)w >= sizeof next || (size_t)w >= cap) return 0;
+            memcpy(out, next, (size_t)w + 1);
         }
     }
     return 1;
