@@ -221,27 +221,9 @@ static void sync_dir(const char *dir)
     close(fd);
 }
 
-/* Remove the model's files from dir (regular files named like them, never through a link:
- * whatever else is there stays), then dir itself. 0 on success, else -1 with errno set
- * (ENOTEMPTY when dir holds anything else). */
-static int remove_model_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int err = 0;
-    for (int k = 0; file_names[k] != NULL; k++) {
-        struct stat st;
-        if (fstatat(fd, file_names[k], &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        if (!S_ISREG(st.st_mode)) continue;
-        if (unlinkat(fd, file_names[k], 0) != 0 && err == 0) err = errno;
-    }
-    close(fd);
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return rmdir(dir);
-}
+/* Remove the model's files from dir, then dir (tmppath_remove_dir: whatever else is there
+ * stays, and nothing is removed through a link). */
+static int remove_model_dir(const char *dir) { return tmppath_remove_dir(dir, file_names); }
 
 /* 1 when name is one of the files of a model directory. */
 static int is_model_file(const char *name)

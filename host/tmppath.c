@@ -11,6 +11,7 @@
  */
 #include "tmppath.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -76,19 +77,22 @@ void tmppath_drop(int slot)
     pthread_mutex_unlock(&slots_lock);
 }
 
-/* Remove each of names from dir (regular files only, never through a symbolic link: dir
- * itself is opened without following one), then dir; failures are ignored. */
-static void remove_dir_files(const char *dir, const char *const *names)
+int tmppath_remove_dir(const char *dir, const char *const *names)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) return -1;
+    int err = 0;
     for (const char *const *n = names; n != NULL && *n != NULL; n++) {
         struct stat st;
-        if (fstatat(fd, *n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-            unlinkat(fd, *n, 0);
+        if (fstatat(fd, *n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (unlinkat(fd, *n, 0) != 0 && err == 0) err = errno;
     }
     close(fd);
-    rmdir(dir);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return rmdir(dir);
 }
 
 void tmppath_remove_all(void)
@@ -104,6 +108,6 @@ void tmppath_remove_all(void)
         if (__atomic_load_n(&slots[k].gen, __ATOMIC_RELAXED) != gen) continue;
         path[sizeof path - 1] = '\0';
         if (kind == TMPPATH_FILE) unlink(path);
-        else remove_dir_files(path, names);
+        else tmppath_remove_dir(path, names);
     }
 }

@@ -33,6 +33,11 @@ int tmppath_add(const char *path, tmppath_kind kind, const char *const *names);
  * Thread-safe. */
 void tmppath_drop(int slot);
 
+/* Remove each of names from dir (regular files only, never through a symbolic link: dir itself
+ * is opened without following one; anything else there stays), then dir. 0 on success, else
+ * -1 with errno set (ENOTEMPTY when dir holds anything else). Async-signal-safe. */
+int tmppath_remove_dir(const char *dir, const char *const *names);
+
 /* Remove every registered path now. Async-signal-safe (open, fstatat, unlinkat, unlink, rmdir
  * and close only); meant for a signal handler about to end the process. */
 void tmppath_remove_all(void);

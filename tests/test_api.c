@@ -810,7 +810,8 @@ static void test_new_user(void **state)
     const char *titles[] = {"Alien (1979)", "Heat (1995)", "Fargo (1996)"};
     int64_t items[3];
     float values[3] = {5, 5, 4.5f};
-    for (int k = 0; k < 3; k++) assert_int_equal(gpuals_find_item(m, titles[k], &items[k]), GPUALS_OK);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(gpuals_find_item(m, titles[k], &items[k]), GPUALS_OK);
     float x[SMALL_FACTORS];
     assert_int_equal(gpuals_fold_in(m, items, values, 3, x), GPUALS_OK);
 

@@ -380,6 +380,66 @@ int cli_check_output(const char *opt, const char *path, int dir_ok)
 
 double cli_shown_loss(double loss) { return loss < 0 && loss > -5e-8 ? 0.0 : loss; }
 
+int cli_output_open(cli_output *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    o->slot = -1;
+    struct stat st;
+    if (path == NULL) {
+        o->f = open_memstream(&o->buf, &o->len);
+    } else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* A link, a device or a pipe (/dev/stdout, /dev/null, a FIFO) is written through as it
+         * is, never replaced by a rename. */
+        o->f = fopen(path, "w");
+        o->direct = 1;
+    } else {
+        int fd = cli_temp_file(path, o->tmp, sizeof o->tmp, &o->slot);
+        o->f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (fd >= 0 && o->f == NULL) {
+            int e = errno;
+            close(fd);
+            remove(o->tmp);
+            tmppath_drop(o->slot);
+            errno = e;
+        }
+    }
+    if (o->f == NULL) {
+        cli_note("cannot write %s: %s", path ? path : "results", strerror(errno));
+        return gpuals_status_exit_code(GPUALS_ERR_IO);
+    }
+    return 0;
+}
+
+int cli_output_close(cli_output *o, int ok)
+{
+    int bad = ferror(o->f);
+    bad |= fclose(o->f) != 0;
+    int err = errno;
+    if (o->path == NULL) {
+        if (ok && !bad) bad = fwrite(o->buf, 1, o->len, stdout) != o->len || fflush(stdout) != 0;
+        free(o->buf);
+        if (!ok) return 0;
+        if (bad) cli_note("cannot write the results to stdout");
+        return bad ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
+    }
+    if (o->direct) {
+        if (!ok || !bad) return 0;
+        cli_note("cannot write %s: %s", o->path, strerror(err));
+        return gpuals_status_exit_code(GPUALS_ERR_IO);
+    }
+    if (ok && !bad && rename(o->tmp, o->path) == 0) {
+        tmppath_drop(o->slot);
+        return 0;
+    }
+    err = bad ? err : errno;
+    remove(o->tmp);
+    tmppath_drop(o->slot);
+    if (!ok) return 0;
+    cli_note("cannot write %s: %s", o->path, strerror(err));
+    return gpuals_status_exit_code(GPUALS_ERR_IO);
+}
+
 float cli_like_value(double min_rating)
 {
     return (float)(min_rating > CLI_LIKE_RATING ? min_rating : CLI_LIKE_RATING);

@@ -184,6 +184,27 @@ double cli_shown_loss(double loss);
 #define CLI_LIKE_RATING 5.0
 float cli_like_value(double min_rating);
 
+/* Where a command's results go: with a path, a temporary file beside it (cli_temp_file)
+ * renamed to it when complete (a device, pipe or link is written in place); without one, a
+ * memory buffer copied to stdout at the end. Either way a command that fails halfway leaves
+ * no partial table. */
+typedef struct {
+    FILE *f;           /* write the results here */
+    const char *path;  /* NULL: stdout */
+    char tmp[4200];
+    char *buf;
+    size_t len;
+    int direct;        /* path is a device or pipe, written in place */
+    int slot;          /* the temporary file's tmppath slot, or -1 */
+} cli_output;
+
+/* Open o for path (NULL: stdout): 0, or an exit code after saying why. */
+int cli_output_open(cli_output *o, const char *path);
+
+/* Finish o: publish the results when ok (the rename, or the copy to stdout), else drop them.
+ * 0, or an exit code after saying why (only when ok). */
+int cli_output_close(cli_output *o, int ok);
+
 /* A new file beside path to write it under, "<path>.tmp-<pid>-<n>", created exclusively (never
  * an existing file) and registered for removal on a fatal signal (tmppath.h): its name goes to
  * tmp (tmp_len bytes) and its slot to *slot. Returns the open descriptor, or -1 with errno

@@ -103,80 +103,6 @@ static void print_help_tail(void)
 /* Output                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Where results go: a temporary file renamed to --out when complete or, without --out, a
- * memory buffer copied to stdout at the end, so a command that fails halfway prints no partial
- * table. */
-typedef struct {
-    FILE *f;
-    const char *path;
-    char tmp[4096];
-    char *buf;
-    size_t len;
-    int direct; /* path is a device or pipe, written in place */
-    int slot;   /* the temporary file's tmppath slot, or -1 */
-} output;
-
-static int output_open(output *o, const char *path)
-{
-    memset(o, 0, sizeof *o);
-    o->path = path;
-    o->slot = -1;
-    struct stat st;
-    if (path == NULL) {
-        o->f = open_memstream(&o->buf, &o->len);
-    } else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        /* A link, a device or a pipe (/dev/stdout, /dev/null, a FIFO) is written through as it
-         * is, never replaced by a rename. */
-        o->f = fopen(path, "w");
-        o->direct = 1;
-    } else {
-        int fd = cli_temp_file(path, o->tmp, sizeof o->tmp, &o->slot);
-        o->f = fd >= 0 ? fdopen(fd, "w") : NULL;
-        if (fd >= 0 && o->f == NULL) {
-            int e = errno;
-            close(fd);
-            remove(o->tmp);
-            tmppath_drop(o->slot);
-            errno = e;
-        }
-    }
-    if (o->f == NULL) {
-        cli_note("cannot write %s: %s", path ? o->tmp : "results", strerror(errno));
-        return gpuals_status_exit_code(GPUALS_ERR_IO);
-    }
-    return 0;
-}
-
-/* Finish the output: publish it when ok, else drop it (and the temporary file). */
-static int output_close(output *o, int ok)
-{
-    int bad = ferror(o->f);
-    bad |= fclose(o->f) != 0;
-    int err = errno;
-    if (o->path == NULL) {
-        if (ok && !bad) bad = fwrite(o->buf, 1, o->len, stdout) != o->len || fflush(stdout) != 0;
-        free(o->buf);
-        if (!ok) return 0;
-        if (bad) cli_note("cannot write the results to stdout");
-        return bad ? gpuals_status_exit_code(GPUALS_ERR_IO) : 0;
-    }
-    if (o->direct) {
-        if (!ok || !bad) return 0;
-        cli_note("cannot write %s: %s", o->path, strerror(err));
-        return gpuals_status_exit_code(GPUALS_ERR_IO);
-    }
-    if (ok && !bad && rename(o->tmp, o->path) == 0) {
-        tmppath_drop(o->slot);
-        return 0;
-    }
-    err = bad ? err : errno;
-    remove(o->tmp);
-    tmppath_drop(o->slot);
-    if (!ok) return 0;
-    cli_note("cannot write %s: %s", o->path, strerror(err));
-    return gpuals_status_exit_code(GPUALS_ERR_IO);
-}
-
 /* An id or title as one TSV field: a backslash, tab, newline or carriage return inside it is
  * written as \\, \t, \n or \r (as in a model's users.tsv and items.tsv), so a line always has
  * its header's columns. */
@@ -200,7 +126,7 @@ static json_t *json_title(const gpuals_model *m, int64_t i)
 }
 
 /* Write a document and release it; the exit code. */
-static int emit_json(output *out, json_t *doc)
+static int emit_json(cli_output *out, json_t *doc)
 {
     int bad = json_dumpf(doc, out->f, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) != 0;
     bad |= fputc('\n', out->f) == EOF;
@@ -385,7 +311,7 @@ static gpuals_status recommend_users(const gpuals_model *m, const query_args *a,
 }
 
 /* Write one user's ranked items. */
-static void write_ranked(output *out, json_t *arr, const gpuals_model *m, const char *user,
+static void write_ranked(cli_output *out, json_t *arr, const gpuals_model *m, const char *user,
                          const gpuals_hit *hits, int k, int requested)
 {
     if (arr != NULL) {
@@ -427,7 +353,7 @@ static void note_short(const char *who, int k, int n)
  * interactions, only disliked items, or zero factors) are left out and counted; a single such
  * user is an error that says which, not a ranking of ties. */
 static gpuals_status recommend_many(const gpuals_model *m, const int64_t *users, int64_t n_users,
-                                    int n, const gpuals_rec_options *ro, output *out,
+                                    int n, const gpuals_rec_options *ro, cli_output *out,
                                     json_t *arr, const cli_opts *o)
 {
     size_t f = (size_t)m->factors;
@@ -519,9 +445,9 @@ static int run_recommend(const gpuals_model *m, const query_args *a, const cli_o
     ro.allow = allow;
     ro.deny = deny;
 
-    output out;
+    cli_output out;
     json_t *arr = o->json ? json_array() : NULL;
-    if (s == GPUALS_OK) rc = output_open(&out, a->out_path);
+    if (s == GPUALS_OK) rc = cli_output_open(&out, a->out_path);
     if (s != GPUALS_OK || rc != 0) goto done;
     if (arr == NULL) fprintf(out.f, "user\trank\titem\tscore\ttitle\n");
 
@@ -550,7 +476,7 @@ static int run_recommend(const gpuals_model *m, const query_args *a, const cli_o
         rc = emit_json(&out, arr);
         arr = NULL;
     }
-    int close_rc = output_close(&out, s == GPUALS_OK && rc == 0);
+    int close_rc = cli_output_close(&out, s == GPUALS_OK && rc == 0);
     if (rc == 0) rc = close_rc;
 
 done:
@@ -651,8 +577,8 @@ int cmd_similar(int argc, char **argv)
                    : gpuals_similar_items(m, q, n, a.include_self, hits, &k);
 
     /* Output. */
-    output out;
-    if (s == GPUALS_OK) rc = output_open(&out, a.out_path);
+    cli_output out;
+    if (s == GPUALS_OK) rc = cli_output_open(&out, a.out_path);
     if (s == GPUALS_OK && rc == 0) {
         if (k < n && o.verbosity > 0)
             note_short(a.user ? gpuals_model_user_id(m, q) : gpuals_model_item_id(m, q), k, n);
@@ -688,7 +614,7 @@ int cmd_similar(int argc, char **argv)
                 fputc('\n', out.f);
             }
         }
-        int close_rc = output_close(&out, rc == 0);
+        int close_rc = cli_output_close(&out, rc == 0);
         if (rc == 0) rc = close_rc;
     }
     free(hits);
@@ -715,7 +641,7 @@ static void help_score(void)
 
 /* Score one pair and write it. */
 static gpuals_status score_pair(const gpuals_model *m, const char *user, const char *item,
-                                output *out, json_t *arr)
+                                cli_output *out, json_t *arr)
 {
     int64_t u, i;
     GPUALS_TRY(lookup_user(m, user, &u));
@@ -743,7 +669,7 @@ static gpuals_status score_pair(const gpuals_model *m, const char *user, const c
 /* Score every 'user<TAB>item' line of path. */
 typedef struct {
     const gpuals_model *m;
-    output *out;
+    cli_output *out;
     json_t *arr;
 } score_ctx;
 
@@ -771,7 +697,7 @@ static gpuals_status score_line(const char *line, void *ctx)
     return score_pair(c->m, user, item, c->out, c->arr);
 }
 
-static gpuals_status score_file(const gpuals_model *m, const char *path, output *out,
+static gpuals_status score_file(const gpuals_model *m, const char *path, cli_output *out,
                                 json_t *arr)
 {
     score_ctx c = {m, out, arr};
@@ -801,9 +727,9 @@ int cmd_score(int argc, char **argv)
     if (s != GPUALS_OK) return cli_fail(s);
     cli_cpu_only_note(&o, "scoring");
 
-    output out;
+    cli_output out;
     json_t *arr = o.json ? json_array() : NULL;
-    rc = output_open(&out, a.out_path);
+    rc = cli_output_open(&out, a.out_path);
     if (rc == 0) {
         if (arr == NULL) fprintf(out.f, "user\titem\tscore\ttitle\n");
         if (a.pairs_file != NULL) s = score_file(m, a.pairs_file, &out, arr);
@@ -813,7 +739,7 @@ int cmd_score(int argc, char **argv)
             rc = emit_json(&out, arr);
             arr = NULL;
         }
-        int close_rc = output_close(&out, s == GPUALS_OK && rc == 0);
+        int close_rc = cli_output_close(&out, s == GPUALS_OK && rc == 0);
         if (rc == 0) rc = close_rc;
     }
     json_decref(arr);
@@ -866,8 +792,8 @@ int cmd_explain(int argc, char **argv)
     if (s == GPUALS_OK) s = lookup_item(m, argv[first + 1], &i);
     if (s == GPUALS_OK) s = gpuals_explain(m, u, i, n, &total, &model_score, hits, &k);
 
-    output out;
-    if (s == GPUALS_OK) rc = output_open(&out, a.out_path);
+    cli_output out;
+    if (s == GPUALS_OK) rc = cli_output_open(&out, a.out_path);
     if (s == GPUALS_OK && rc == 0) {
         if (o.json) {
             json_t *doc = json_object(), *arr = json_array();
@@ -906,7 +832,7 @@ int cmd_explain(int argc, char **argv)
                 fputc('\n', out.f);
             }
         }
-        int close_rc = output_close(&out, rc == 0);
+        int close_rc = cli_output_close(&out, rc == 0);
         if (rc == 0) rc = close_rc;
     }
     free(hits);

@@ -27,7 +27,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -35,7 +34,6 @@
 #include "plot.h"
 #include "report.h"
 #include "split.h"
-#include "tmppath.h"
 
 enum {
     OPT_GRID_FACTORS = CLI_OPT_LOCAL,
@@ -98,17 +96,6 @@ typedef struct {
     int failed;                   /* numerical failure (diverged): failure says why */
     char failure[256];
 } tune_run;
-
-/* Close f, an output file written to path: 0, or an exit code after saying why (the reason of
- * a failed write that fflush or fclose reports, else a generic one). */
-static int close_output(FILE *f, const char *path)
-{
-    int err = fflush(f) != 0 ? errno : ferror(f) ? EIO : 0;
-    if (fclose(f) != 0 && err == 0) err = errno;
-    if (err == 0) return 0;
-    cli_note("cannot write %s: %s", path, strerror(err));
-    return gpuals_status_exit_code(GPUALS_ERR_IO);
-}
 
 /* `gpu-als tune --help` on stdout. */
 static void print_help(void)
@@ -529,30 +516,12 @@ static void selection_note(const tune_args *a, char *buf, size_t len)
  * on it as a last column); 0 or an exit code. */
 static int write_tsv(const char *path, const tune_args *a, const tune_run *runs, long n)
 {
-    /* A regular file (or a new one) is written under a temporary name beside it and renamed
-     * when complete; a device or pipe is written in place. */
-    char name[64], tmp[4200];
-    int k = a->k, valid = a->validation_fraction > 0, slot = -1;
-    struct stat st;
-    int direct = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
-    FILE *f = NULL;
-    int fd = -1;
-    if (direct) {
-        f = fopen(path, "w");
-    } else {
-        fd = cli_temp_file(path, tmp, sizeof tmp, &slot);
-        f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    }
-    if (f == NULL) {
-        int e = errno;
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-        tmppath_drop(slot);
-        cli_note("cannot write %s: %s", path, strerror(e));
-        return gpuals_status_exit_code(GPUALS_ERR_IO);
-    }
+    char name[64];
+    int k = a->k, valid = a->validation_fraction > 0;
+    cli_output out;
+    int rc = cli_output_open(&out, path);
+    if (rc != 0) return rc;
+    FILE *f = out.f;
     fputs("rank\tfactors\treg\talpha\tconfidence\titers\tbest_iteration\titerations_run"
           "\tseconds",
           f);
@@ -561,27 +530,18 @@ static int write_tsv(const char *path, const tune_args *a, const tune_run *runs,
     fputc('\n', f);
     for (long j = 0; j < n; j++) {
         const tune_run *r = &runs[j];
-        fprintf(f, "%ld\t%d\t%.10g\t%.10g\t%s\t%d\t%d\t%d\t%.3f", j + 1, (int)r->setting[P_FACTORS],
-                r->setting[P_REG], r->setting[P_ALPHA],
+        fprintf(f, "%ld\t%d\t%.10g\t%.10g\t%s\t%d\t%d\t%d\t%.3f", j + 1,
+                (int)r->setting[P_FACTORS], r->setting[P_REG], r->setting[P_ALPHA],
                 confidence_names[(int)r->setting[P_CONFIDENCE]], (int)r->setting[P_ITERS],
                 r->best_iteration, r->iterations, r->seconds);
-        for (int m = 0; m < METRIC_COUNT; m++)
+        for (int m = 0; m < METRIC_COUNT + valid; m++) {
+            double v = m < METRIC_COUNT ? r->best.value[m] : r->score;
             if (r->failed) fputs("\tnan", f);
-            else fprintf(f, "\t%.6f", r->best.value[m]);
-        if (valid) fputs(r->failed ? "\tnan" : "", f);
-        if (valid && !r->failed) fprintf(f, "\t%.6f", r->score);
+            else fprintf(f, "\t%.6f", v);
+        }
         fputc('\n', f);
     }
-    int rc = close_output(f, path);
-    if (!direct) {
-        if (rc == 0 && rename(tmp, path) != 0) {
-            cli_note("cannot write %s: %s", path, strerror(errno));
-            rc = gpuals_status_exit_code(GPUALS_ERR_IO);
-        }
-        if (rc != 0) unlink(tmp);
-        tmppath_drop(slot);
-    }
-    return rc;
+    return cli_output_close(&out, 1);
 }
 
 /* The sorted runs as an aligned table on stdout (with a validation split, its metric as a last
